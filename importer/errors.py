@@ -1,0 +1,138 @@
+"""The one exception tree of media-import.
+
+Every error the library raises on purpose is an ``ImporterError``. The CLI maps
+each class to a one-line message, an optional hint and an exit code; nothing
+else reaches the user as a traceback (unless ``--debug``).
+
+    ImporterError                      exit_code
+    ├── ConfigError                    2   the mapping or the command line is wrong
+    │   └── MappingError               2   every problem of a mapping, each with its YAML path
+    ├── InputError                     2   an input file cannot be read as the mapping says
+    ├── TerminalError                  3   the run must stop now; what is left is resumable
+    │   ├── AuthError                  3   401: bad or expired token (after one OAuth refresh)
+    │   ├── ScopeError                 3   403: the token lacks a scope
+    │   ├── EndpointError              3   404: wrong base URL or path
+    │   ├── QuotaExhausted             3   the daily quota (minus the reserve) is used up
+    │   └── Interrupted                3   SIGINT / SIGTERM
+    ├── LockedError                    4   another run holds the state directory
+    └── TransientError                 -   retried by the sender; reaches the user only as a count
+        ├── RateLimited                    429 (TEN_SECONDLY_ROLLING); carries Retry-After
+        ├── ServerError                    5xx, 423, 477
+        └── NetworkError                   timeouts, refused or dropped connections
+
+Row-level problems are never exceptions: they are ``RowError`` records (see
+``importer.validate``) and end up in the results file.
+
+Messages never contain a token: ``redact`` is applied to anything that came
+from the network or from an exception of another library before it is shown.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+class ImporterError(Exception):
+    """Base of every error media-import raises on purpose."""
+
+    exit_code = 2
+    transient = False
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(ImporterError):
+    """The command line or the mapping is wrong; nothing was sent."""
+
+
+class MappingError(ConfigError):
+    """A mapping file has one or more problems, each with its YAML path."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{source}: {len(problems)} {noun} in the mapping:\n{lines}")
+
+
+class InputError(ImporterError):
+    """An input file cannot be read (missing, corrupt, wrong format or columns)."""
+
+
+class TerminalError(ImporterError):
+    """The run has to stop; events not yet sent stay pending and a rerun resumes."""
+
+    exit_code = 3
+
+
+class AuthError(TerminalError):
+    """HubSpot answered 401: the token is wrong or expired."""
+
+
+class ScopeError(TerminalError):
+    """HubSpot answered 403: the token lacks a scope."""
+
+
+class EndpointError(TerminalError):
+    """HubSpot answered 404: the base URL or the path is wrong."""
+
+
+class QuotaExhausted(TerminalError):
+    """The daily request quota, minus the reserve, is used up."""
+
+
+class Interrupted(TerminalError):
+    """The run was interrupted by a signal."""
+
+
+class LockedError(ImporterError):
+    """Another run holds the lock of the state directory."""
+
+    exit_code = 4
+
+
+class TransientError(ImporterError):
+    """A failure worth retrying: the same request may succeed later."""
+
+    exit_code = 3
+    transient = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class RateLimited(TransientError):
+    """429 on the burst window."""
+
+
+class ServerError(TransientError):
+    """5xx, 423 or 477 from HubSpot."""
+
+
+class NetworkError(TransientError):
+    """A timeout, a refused or a dropped connection."""
+
+
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_SECRETS: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that ``redact`` removes it from any text."""
+    if value and len(value) >= 4:
+        _SECRETS.add(value)
+
+
+def redact(text: str) -> str:
+    """Remove every registered secret and any bearer credential from ``text``."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return _BEARER.sub(r"\1***", text)

@@ -1,0 +1,227 @@
+"""Vectorised coercions: strings, integers, numbers, booleans and timestamps.
+
+Each function takes a whole Arrow array and returns the coerced array plus a
+boolean mask of the values that were present but could not be coerced. The
+caller turns that mask into row errors; nothing here raises for bad data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+INT64_MAX = 9_223_372_036_854_775_807
+_INT_RE = r"^[+-]?[0-9]+(\.0*)?$"
+_NUMERIC_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_OFFSET_RE = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*(Z|z|UTC|[+-][0-9]{2}(:?[0-9]{2})?)$"
+TIME_UNITS = ("s", "ms", "us", "ns", "auto")
+_UNIT_TO_MS = {"s": 1e3, "ms": 1.0, "us": 1e-3, "ns": 1e-6}
+
+Coerced = tuple[pa.Array, pa.BooleanArray]
+
+
+def _chunk(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(arr, pa.ChunkedArray):
+        return arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    return arr
+
+
+def no_errors(n: int) -> pa.BooleanArray:
+    return pa.array(np.zeros(n, dtype=bool))
+
+
+def as_text(arr: pa.Array) -> pa.Array:
+    """Any scalar array as trimmed strings; empty strings become null."""
+    arr = _chunk(arr)
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), pa.string())
+    if pa.types.is_floating(arr.type):
+        # 12345.0 from a spreadsheet is the id 12345, not the text "12345.0".
+        whole = pc.equal(pc.floor(arr), arr)
+        as_int = pc.cast(pc.if_else(whole, arr, None), pa.int64(), safe=False)
+        arr = pc.if_else(whole, pc.cast(as_int, pa.string()), pc.cast(arr, pa.string()))
+    elif pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
+        arr = pc.cast(arr, pa.string())
+    elif not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        if pa.types.is_struct(arr.type) or pa.types.is_list(arr.type) or pa.types.is_map(arr.type):
+            return pa.nulls(len(arr), pa.string())
+        arr = pc.cast(arr, pa.string())
+    if pa.types.is_large_string(arr.type):
+        arr = pc.cast(arr, pa.string())
+    trimmed = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+def to_int(arr: pa.Array) -> Coerced:
+    """Integers from ``12345``, ``"12345"``, ``"12345.0"`` and ``12345.0``; bad values → null + mask."""
+    arr = _chunk(arr)
+    n = len(arr)
+    if pa.types.is_null(arr.type):
+        return pa.nulls(n, pa.int64()), no_errors(n)
+    if pa.types.is_integer(arr.type):
+        if pa.types.is_uint64(arr.type):
+            too_big = pc.fill_null(pc.greater(arr, INT64_MAX), False)
+            return pc.cast(pc.if_else(too_big, None, arr), pa.int64()), too_big
+        return pc.cast(arr, pa.int64()), no_errors(n)
+    if pa.types.is_boolean(arr.type):
+        return pa.nulls(n, pa.int64()), pc.is_valid(arr)
+    if pa.types.is_floating(arr.type):
+        ok = pc.and_(pc.equal(pc.floor(arr), arr), pc.less(pc.abs(arr), 2.0**63))
+        ok = pc.fill_null(ok, False)
+        out = pc.cast(pc.if_else(ok, arr, None), pa.int64(), safe=False)
+        return out, pc.and_(pc.is_valid(arr), pc.invert(ok))
+    text = as_text(arr)
+    well_formed = pc.fill_null(pc.match_substring_regex(text, _INT_RE), False)
+    digits = pc.replace_substring_regex(
+        pc.replace_substring_regex(text, r"\.0*$", ""), r"^\+", ""
+    )
+    unsigned = pc.replace_substring_regex(pc.replace_substring_regex(digits, "^-", ""), "^0+([0-9])", r"\1")
+    length = pc.utf8_length(unsigned)
+    fits = pc.or_(
+        pc.less(length, 19),
+        pc.and_(pc.equal(length, 19), pc.less_equal(unsigned, str(INT64_MAX))),
+    )
+    ok = pc.and_(well_formed, pc.fill_null(fits, False))
+    out = pc.cast(pc.if_else(ok, digits, None), pa.int64())
+    return out, pc.and_(pc.is_valid(text), pc.invert(ok))
+
+
+def to_float(arr: pa.Array) -> Coerced:
+    """Numbers from numeric or text columns; bad values → null + mask."""
+    arr = _chunk(arr)
+    n = len(arr)
+    if pa.types.is_null(arr.type):
+        return pa.nulls(n, pa.float64()), no_errors(n)
+    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
+        return pc.cast(arr, pa.float64()), no_errors(n)
+    if pa.types.is_boolean(arr.type):
+        return pc.cast(arr, pa.float64()), no_errors(n)
+    text = as_text(arr)
+    ok = pc.fill_null(pc.match_substring_regex(text, _NUMERIC_RE), False)
+    out = pc.cast(pc.if_else(ok, text, None), pa.float64())
+    return out, pc.and_(pc.is_valid(text), pc.invert(ok))
+
+
+_TRUE = ["true", "t", "yes", "y", "1", "1.0"]
+_FALSE = ["false", "f", "no", "n", "0", "0.0"]
+
+
+def to_bool(arr: pa.Array) -> Coerced:
+    """Booleans from bool, numeric or text (true/false, yes/no, 1/0) columns."""
+    arr = _chunk(arr)
+    n = len(arr)
+    if pa.types.is_null(arr.type):
+        return pa.nulls(n, pa.bool_()), no_errors(n)
+    if pa.types.is_boolean(arr.type):
+        return arr, no_errors(n)
+    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+        return pc.not_equal(arr, 0), no_errors(n)
+    text = pc.utf8_lower(as_text(arr))
+    is_true = pc.is_in(text, value_set=pa.array(_TRUE))
+    is_false = pc.is_in(text, value_set=pa.array(_FALSE))
+    out = pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
+    return out, pc.and_(pc.is_valid(text), pc.and_(pc.invert(is_true), pc.invert(is_false)))
+
+
+@dataclass(frozen=True)
+class TimestampFormat:
+    """How a column's timestamps are written.
+
+    ``format``: ``auto`` (numbers are epoch values, text is ISO 8601), ``iso8601``,
+    ``epoch``, or a ``strptime`` pattern such as ``%d/%m/%Y %H:%M``.
+    ``unit``: the epoch unit, or ``auto`` to tell s/ms/µs/ns apart by magnitude.
+    ``timezone``: the IANA zone of values written without an offset.
+    """
+
+    format: str = "auto"
+    unit: str = "auto"
+    timezone: str = "UTC"
+
+
+def _epoch_ms(values: np.ndarray, unit: str) -> np.ndarray:
+    if unit != "auto":
+        return values * _UNIT_TO_MS[unit]
+    mag = np.abs(values)
+    # Seconds until year 5138, ms until 5138, µs, then ns: the ranges do not overlap
+    # for any date after 1973, which is all a play log can hold.
+    factor = np.where(mag < 1e11, 1e3, np.where(mag < 1e14, 1.0, np.where(mag < 1e17, 1e-3, 1e-6)))
+    return values * factor
+
+
+def to_epoch_ms(arr: pa.Array, fmt: TimestampFormat) -> Coerced:
+    """Milliseconds since the epoch, UTC, as int64; unparseable values → null + mask."""
+    arr = _chunk(arr)
+    n = len(arr)
+    if pa.types.is_null(arr.type):
+        return pa.nulls(n, pa.int64()), no_errors(n)
+    if pa.types.is_timestamp(arr.type):
+        if arr.type.tz is None:
+            arr = pc.assume_timezone(arr, fmt.timezone, ambiguous="earliest", nonexistent="latest")
+        return pc.cast(pc.cast(arr, pa.timestamp("ms", "UTC")), pa.int64()), no_errors(n)
+    if pa.types.is_date(arr.type):
+        return to_epoch_ms(pc.cast(pc.cast(arr, pa.date32()), pa.timestamp("ms")), fmt)
+    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or fmt.format == "epoch":
+        return _from_epoch(arr, fmt)
+    text = as_text(arr)
+    if fmt.format == "auto":
+        numeric = pc.fill_null(pc.match_substring_regex(text, _NUMERIC_RE), False)
+        if pc.any(numeric).as_py():
+            ep, ep_bad = _from_epoch(pc.if_else(numeric, text, None), fmt)
+            iso, iso_bad = _from_text(pc.if_else(numeric, None, text), fmt)
+            return pc.if_else(numeric, ep, iso), pc.or_(ep_bad, iso_bad)
+    return _from_text(text, fmt)
+
+
+def _from_epoch(arr: pa.Array, fmt: TimestampFormat) -> Coerced:
+    values, bad = to_float(arr)
+    np_values = values.to_numpy(zero_copy_only=False)
+    ms = _epoch_ms(np_values, fmt.unit)
+    finite = np.isfinite(ms) & (np.abs(ms) < 9.2e18)
+    out = pa.array(np.where(finite, np.floor(np.nan_to_num(ms)), 0).astype(np.int64), mask=~finite)
+    present_bad = pc.and_(pc.is_valid(values), pa.array(~finite))
+    return out, pc.or_(bad, present_bad)
+
+
+def _from_text(text: pa.Array, fmt: TimestampFormat) -> Coerced:
+    n = len(text)
+    if fmt.format not in ("auto", "iso8601"):
+        return _from_strptime(text, fmt)
+    has_offset = pc.fill_null(pc.match_substring_regex(text, _OFFSET_RE), False)
+    # "UTC" as a suffix is not ISO 8601 but common in exports; pandas wants "Z".
+    series = pd.Series(pc.replace_substring_regex(text, r"\s*UTC$", "Z").to_pandas(), dtype=object)
+    result = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    mask_offset = np.asarray(has_offset.to_numpy(zero_copy_only=False), dtype=bool)
+    present = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=bool)
+    if mask_offset.any():
+        parsed = pd.to_datetime(series[mask_offset], format="ISO8601", utc=True, errors="coerce")
+        result[mask_offset] = _ns_to_ms(parsed)
+    naive = present & ~mask_offset
+    if naive.any():
+        parsed = pd.to_datetime(series[naive], format="ISO8601", errors="coerce")
+        if getattr(parsed.dt, "tz", None) is None:
+            parsed = parsed.dt.tz_localize(ZoneInfo(fmt.timezone), ambiguous="NaT", nonexistent="shift_forward")
+        result[naive] = _ns_to_ms(parsed)
+    missing = result == np.iinfo(np.int64).min
+    return pa.array(result, mask=missing), pa.array(present & missing)
+
+
+def _ns_to_ms(parsed: pd.Series) -> np.ndarray:
+    values = parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ms]")
+    as_int = values.astype(np.int64)
+    return np.where(np.isnat(values), np.iinfo(np.int64).min, as_int)
+
+
+def _from_strptime(text: pa.Array, fmt: TimestampFormat) -> Coerced:
+    present = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=bool)
+    series = pd.Series(text.to_pandas(), dtype=object)
+    parsed = pd.to_datetime(series, format=fmt.format, errors="coerce", utc="%z" in fmt.format)
+    if getattr(parsed.dt, "tz", None) is None:
+        parsed = parsed.dt.tz_localize(ZoneInfo(fmt.timezone), ambiguous="NaT", nonexistent="shift_forward")
+    result = _ns_to_ms(parsed)
+    missing = result == np.iinfo(np.int64).min
+    return pa.array(result, mask=missing), pa.array(present & missing)

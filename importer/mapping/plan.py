@@ -1,0 +1,185 @@
+"""A compiled mapping: one vectorised pass turns a batch of rows into a table of events.
+
+The event table has one row per event (a row may give STARTED and VIEWED),
+typed payload columns named as HubSpot names them, the row's identity, and the
+error columns of ``importer.validate``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from importer.errors import InputError
+from importer.mapping.coerce import as_text, to_int
+from importer.mapping.lookups import LoadedLookup
+from importer.mapping.spec import PAYLOAD_FIELDS, Expr, Mapping
+from importer.mapping.values import Frame, Value, condition_mask, evaluate
+from importer.readers import Batch, BadRow, SourceFile
+from importer.validate import ERROR_COLUMNS, ErrorColumns
+
+_GROUPS = (("contactId", "contactUtk"), ("mediaBridgeId", "externalId"))
+
+EVENT_SCHEMA = pa.schema(
+    [
+        pa.field("_row", pa.int64()),
+        pa.field("_rule", pa.int32()),
+        pa.field("state", pa.string()),
+        pa.field("occurredTimestamp", pa.int64()),
+        *[pa.field(name, pa.int64() if kind == "int" else pa.string()) for name, kind in PAYLOAD_FIELDS.items()],
+        *[pa.field(name, pa.string()) for name in ERROR_COLUMNS],
+    ]
+)
+
+
+@dataclass
+class MappedBatch:
+    """The events of one batch, with what was skipped and what the parser rejected."""
+
+    source: SourceFile
+    rows: int
+    events: pa.Table
+    skipped: Counter[str] = field(default_factory=Counter)
+    bad_rows: list[BadRow] = field(default_factory=list)
+
+
+class Plan:
+    """A mapping compiled against its lookup files; ``apply`` maps one batch."""
+
+    def __init__(self, mapping: Mapping) -> None:
+        self.mapping = mapping
+        wanted: dict[str, set[str]] = {name: set() for name in mapping.lookups}
+        for expr in _walk(mapping.exprs()):
+            if expr.kind == "lookup" and expr.lookup in wanted and expr.lookup_get:
+                wanted[expr.lookup].add(expr.lookup_get)
+        self.lookups = {
+            name: LoadedLookup.load(spec, wanted[name]) for name, spec in mapping.lookups.items() if wanted[name]
+        }
+        self.columns = mapping.top_columns()
+
+    def check_columns(self, source: SourceFile, available: list[str]) -> None:
+        """Raise ``InputError`` when a source lacks a column the mapping needs."""
+        paths = self.mapping.column_paths()
+        missing = sorted({p.split(".")[0] for p, optional in paths.items() if not optional} - set(available))
+        if not missing:
+            return
+        hints = []
+        for name in missing:
+            close = difflib.get_close_matches(name, available, n=1)
+            if close:
+                hints.append(f"'{name}' → did you mean '{close[0]}'?")
+        delimiter_hint = ""
+        if len(available) == 1 and any(d in available[0] for d in ";\t|,"):
+            delimiter_hint = " The header is one column: is input.delimiter right?"
+        raise InputError(
+            f"{source.path}: missing column(s) {', '.join(missing)} used by the mapping",
+            hint=" ".join(hints) + delimiter_hint + f" Available: {', '.join(available)}",
+        )
+
+    def apply(self, batch: Batch) -> MappedBatch:
+        n = batch.num_rows
+        frame = Frame(batch.data, n, self.lookups)
+        skipped: Counter[str] = Counter()
+        keep = np.ones(n, dtype=bool)
+        for i, cond in enumerate(self.mapping.skip):
+            hit = _np(condition_mask(cond, frame)) & keep
+            if hit.any():
+                skipped[f"skip[{i}] {cond.label}"] += int(hit.sum())
+                keep &= ~hit
+        errors = ErrorColumns(n)
+        columns: dict[str, pa.Array] = {}
+        notes: list[tuple[str, pa.Array, pa.Array, str]] = []
+        for name, kind in PAYLOAD_FIELDS.items():
+            expr = self.mapping.fields.get(name)
+            if expr is None:
+                columns[name] = pa.nulls(n, pa.int64() if kind == "int" else pa.string())
+                continue
+            value = evaluate(expr, frame)
+            if value.skip is not None:
+                hit = _np(value.skip) & keep
+                if hit.any():
+                    skipped[f"fields.{name}: value not in map"] += int(hit.sum())
+                    keep &= ~hit
+            columns[name] = self._coerce(name, kind, value, errors)
+            notes.extend((name, miss, key, msg) for miss, key, msg in value.notes)
+        for name, miss, key, msg in notes:
+            group = next((g for g in _GROUPS if name in g), (name,))
+            unresolved = miss
+            for member in group:
+                unresolved = pc.and_(unresolved, pc.is_null(columns[member]))
+            errors.add(unresolved, name, key, msg)
+
+        parts = [self._rule_events(i, frame, keep, columns, errors, skipped, batch) for i in range(len(self.mapping.events))]
+        events = pa.concat_tables(parts) if parts else EVENT_SCHEMA.empty_table()
+        if len(parts) > 1 and events.num_rows:
+            order = pc.sort_indices(events, sort_keys=[("_row", "ascending"), ("_rule", "ascending")])
+            events = events.take(order)
+        return MappedBatch(batch.source, n, events, skipped, batch.bad_rows)
+
+    def _coerce(self, name: str, kind: str, value: Value, errors: ErrorColumns) -> pa.Array:
+        if value.bad is not None:
+            errors.add(value.bad, name, value.raw, value.reason)
+        if kind == "int":
+            ints, bad = to_int(value.values)
+            errors.add(bad, name, as_text(value.values), "not an integer id")
+            return ints
+        text = as_text(value.values)
+        return pc.utf8_upper(text) if kind == "enum" else text
+
+    def _rule_events(
+        self,
+        index: int,
+        frame: Frame,
+        keep: np.ndarray,
+        columns: dict[str, pa.Array],
+        errors: ErrorColumns,
+        skipped: Counter[str],
+        batch: Batch,
+    ) -> pa.Table:
+        rule = self.mapping.events[index]
+        mask = keep.copy()
+        if rule.when is not None:
+            mask &= _np(condition_mask(rule.when, frame))
+        if isinstance(rule.state, Expr):
+            state_value = evaluate(rule.state, frame)
+            state = pc.utf8_upper(as_text(state_value.values))
+            unmapped = mask & ~_np(pc.is_valid(state))
+            if unmapped.any():
+                skipped[f"events[{index}] {rule.name}: state not mapped"] += int(unmapped.sum())
+            mask &= ~unmapped
+        else:
+            state = pa.repeat(pa.scalar(rule.state), frame.n)
+        idx = pa.array(np.flatnonzero(mask), pa.int64())
+        ts = evaluate(rule.timestamp, frame)
+        ev_errors = errors.take(idx)
+        if ts.bad is not None:
+            ev_errors.add(pc.take(ts.bad, idx), "occurredTimestamp", pc.take(ts.raw, idx), ts.reason)
+        out: dict[str, pa.Array] = {
+            "_row": pc.take(batch.row_numbers, idx),
+            "_rule": pa.array(np.full(len(idx), index, dtype=np.int32)),
+            "state": pc.take(state, idx),
+            "occurredTimestamp": pc.take(ts.values, idx),
+        }
+        for name in PAYLOAD_FIELDS:
+            out[name] = pc.take(columns[name], idx)
+        out.update(ev_errors.columns())
+        return pa.table(out, schema=EVENT_SCHEMA)
+
+
+def _np(mask: pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _walk(exprs: list[Expr]) -> list[Expr]:
+    out: list[Expr] = []
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        out.append(e)
+        stack.extend(e.items)
+    return out

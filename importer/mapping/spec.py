@@ -1,0 +1,597 @@
+"""The mapping language: YAML → a validated, typed ``Mapping``.
+
+The whole document is checked before any data is read, and every problem is
+reported at once with its YAML path and, for misspelt names, a did-you-mean.
+The meaning of each construct is in README.md ("Mapping reference"); the
+vectorised evaluation is in ``importer.mapping.plan``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from importer.errors import MappingError
+from importer.mapping.coerce import TIME_UNITS, TimestampFormat
+from importer.readers import FORMATS, InputOptions
+
+# Payload fields of media-played events and the type each is sent as.
+PAYLOAD_FIELDS: dict[str, str] = {
+    "mediaType": "enum",
+    "sessionId": "string",
+    "contactId": "int",
+    "contactUtk": "string",
+    "_hsenc": "string",
+    "mediaBridgeId": "int",
+    "externalId": "string",
+    "mediaUrl": "string",
+    "mediaName": "string",
+    "pageId": "int",
+    "pageUrl": "string",
+    "pageName": "string",
+    "iframeUrl": "string",
+    "externalPlayContext": "enum",
+}
+EVENT_FIELDS = ("state", "occurredTimestamp")
+MEDIA_TYPES = ("VIDEO", "AUDIO", "DOCUMENT", "OTHER", "IMAGE")
+STATES = ("STARTED", "VIEWED")
+PLAY_CONTEXTS = ("EMAIL", "EXTERNAL_PAGE")
+VALUE_TYPES = ("string", "int", "float", "bool", "timestamp")
+SOURCE_KEYS = ("column", "const", "coalesce", "template", "hash", "lookup", "param")
+MODIFIER_KEYS = (
+    "type", "map", "case_insensitive", "unmapped", "default", "optional",
+    "lower", "upper", "format", "unit", "timezone",
+)  # fmt: skip
+LOOKUP_KEYS = ("match", "get")
+PARAM_KEYS = ("key",)
+TESTS = ("present", "missing", "equals", "not_equals", "in", "not_in", "is_true", "is_false",
+         "gt", "gte", "lt", "lte", "matches")  # fmt: skip
+TEST_ALIASES = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "==": "equals", "!=": "not_equals"}
+SCALES = ("fraction", "percent")
+TOP_KEYS = ("version", "name", "description", "input", "timezone", "lookups", "skip", "fields",
+            "events", "dedupe")  # fmt: skip
+INPUT_KEYS = ("format", "delimiter", "encoding", "quote_char", "escape_char", "batch_rows")
+LOOKUP_TABLE_KEYS = ("path", "key", "normalize", "format", "delimiter", "encoding")
+EVENT_KEYS = ("state", "timestamp", "when", "name")
+_TEMPLATE_REF = re.compile(r"\{([^{}]+)\}")
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A value taken from each row: a source and optional modifiers."""
+
+    kind: str
+    column: str | None = None
+    const: Any = None
+    items: tuple[Expr, ...] = ()
+    template: str | None = None
+    lookup: str | None = None
+    lookup_get: str | None = None
+    param_key: str | None = None
+    type: str | None = None
+    value_map: tuple[tuple[str, Any], ...] | None = None
+    case_insensitive: bool = False
+    unmapped: str = "keep"
+    default: Any = None
+    optional: bool = False
+    lower: bool = False
+    upper: bool = False
+    timestamp: TimestampFormat | None = None
+
+    def columns(self) -> list[str]:
+        """Input column paths this value reads (dotted for nested JSON)."""
+        out: list[str] = []
+        if self.column is not None:
+            out.append(self.column)
+        for item in self.items:
+            out.extend(item.columns())
+        if self.template is not None:
+            out.extend(m.strip() for m in _TEMPLATE_REF.findall(self.template))
+        return out
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A test on each row; ``op`` is all / any / not / test."""
+
+    op: str
+    children: tuple[Condition, ...] = ()
+    operand: Expr | None = None
+    ratio: tuple[Expr, Expr] | None = None
+    test: str | None = None
+    arg: Any = None
+    scale: str | None = None
+    label: str = ""
+
+    def exprs(self) -> list[Expr]:
+        out = [c for child in self.children for c in child.exprs()]
+        if self.operand is not None:
+            out.append(self.operand)
+        if self.ratio is not None:
+            out.extend(self.ratio)
+        return out
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """One event a row may produce: its state, timestamp and an optional condition."""
+
+    name: str
+    state: str | Expr
+    timestamp: Expr
+    when: Condition | None = None
+
+
+@dataclass(frozen=True)
+class LookupTable:
+    name: str
+    path: str | None
+    key: str
+    normalize: tuple[str, ...] = ("trim", "lower")
+    options: InputOptions = field(default_factory=InputOptions)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A validated mapping, ready to compile."""
+
+    source: str
+    name: str
+    input: InputOptions
+    timezone: str
+    lookups: dict[str, LookupTable]
+    skip: tuple[Condition, ...]
+    fields: dict[str, Expr]
+    events: tuple[EventRule, ...]
+    dedupe: tuple[str, ...] | None
+
+    def exprs(self) -> list[Expr]:
+        out = list(self.fields.values())
+        for rule in self.events:
+            out.append(rule.timestamp)
+            if isinstance(rule.state, Expr):
+                out.append(rule.state)
+            if rule.when is not None:
+                out.extend(rule.when.exprs())
+        for cond in self.skip:
+            out.extend(cond.exprs())
+        return out
+
+    def column_paths(self) -> dict[str, bool]:
+        """Every input column path read, with whether it is optional."""
+        seen: dict[str, bool] = {}
+
+        def walk(e: Expr) -> None:
+            for item in e.items:
+                walk(item)
+            own = [e.column] if e.column else []
+            if e.template:
+                own += [m.strip() for m in _TEMPLATE_REF.findall(e.template)]
+            for c in own:
+                seen[c] = seen.get(c, True) and e.optional
+
+        for e in self.exprs():
+            walk(e)
+        return seen
+
+    def top_columns(self) -> list[str]:
+        """Top-level input columns to read (the first part of dotted paths)."""
+        return sorted({p.split(".")[0] for p in self.column_paths()})
+
+
+def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else f" (expected one of: {', '.join(choices)})"
+
+
+class _Checker:
+    """Collects every problem of a document instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}" if path else message)
+
+    def keys(self, path: str, node: AbcMapping[Any, Any], allowed: tuple[str, ...]) -> None:
+        for key in node:
+            if str(key) not in allowed:
+                self.add(f"{path}.{key}" if path else str(key), f"unknown key '{key}'{_suggest(str(key), allowed)}")
+
+    def mapping_node(self, path: str, node: Any) -> dict[str, Any] | None:
+        if not isinstance(node, dict):
+            self.add(path, f"expected a mapping (key: value), got {_kind(node)}")
+            return None
+        return {str(k): v for k, v in node.items()}
+
+
+def _kind(node: Any) -> str:
+    if node is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: f"the text '{node}'"}.get(type(node), f"'{node}'")
+
+
+def load_mapping(path: str | Path, lookup_paths: dict[str, str] | None = None) -> Mapping:
+    """Read and validate a mapping file; raise ``MappingError`` listing every problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MappingError(source, [f"cannot read the file ({exc.strerror or exc})"]) from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise MappingError(source, [f"{where}not valid YAML ({problem})"]) from None
+    base = Path(path).resolve().parent
+    return parse_mapping(doc, source=source, base_dir=base, lookup_paths=lookup_paths)
+
+
+def parse_mapping(
+    doc: Any,
+    *,
+    source: str = "<mapping>",
+    base_dir: Path | None = None,
+    lookup_paths: dict[str, str] | None = None,
+) -> Mapping:
+    """Validate a parsed YAML document; raise ``MappingError`` listing every problem."""
+    ck = _Checker()
+    root = ck.mapping_node("", doc)
+    if root is None:
+        raise MappingError(source, ck.problems)
+    ck.keys("", root, TOP_KEYS)
+    if root.get("version", 1) != 1:
+        ck.add("version", f"unsupported version {root.get('version')!r}; this media-import reads version 1")
+    timezone = str(root.get("timezone", "UTC"))
+    _check_zone(ck, "timezone", timezone)
+    input_opts = _parse_input(ck, root.get("input", {}))
+    lookups = _parse_lookups(ck, root.get("lookups", {}), base_dir, lookup_paths or {})
+    parser = _ExprParser(ck, timezone, set(lookups))
+    fields: dict[str, Expr] = {}
+    raw_fields = ck.mapping_node("fields", root.get("fields"))
+    for name, node in (raw_fields or {}).items():
+        if name in EVENT_FIELDS:
+            ck.add(f"fields.{name}", f"'{name}' comes from the events rules, not from fields")
+        elif name not in PAYLOAD_FIELDS:
+            ck.add(f"fields.{name}", f"unknown payload field '{name}'{_suggest(name, list(PAYLOAD_FIELDS))}")
+        else:
+            expr = parser.expr(f"fields.{name}", node)
+            if expr is not None:
+                fields[name] = expr
+    if raw_fields is not None:
+        for required in ("sessionId", "mediaType"):
+            if required not in raw_fields:
+                ck.add("fields", f"'{required}' is required by HubSpot and has no rule")
+    events = _parse_events(ck, parser, root.get("events"))
+    skip = _parse_skip(ck, parser, root.get("skip", []))
+    dedupe = _parse_dedupe(ck, root.get("dedupe", True))
+    if lookup_paths:
+        for name in lookup_paths:
+            if name not in lookups:
+                ck.add("--lookup", f"the mapping has no lookup named '{name}'{_suggest(name, list(lookups))}")
+    if ck.problems:
+        raise MappingError(source, ck.problems)
+    return Mapping(
+        source=source,
+        name=str(root.get("name", Path(source).stem)),
+        input=input_opts,
+        timezone=timezone,
+        lookups=lookups,
+        skip=tuple(skip),
+        fields=fields,
+        events=tuple(events),
+        dedupe=dedupe,
+    )
+
+
+def _check_zone(ck: _Checker, path: str, zone: str) -> None:
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        ck.add(path, f"unknown time zone '{zone}' (use an IANA name such as 'UTC' or 'Europe/Paris')")
+
+
+def _parse_input(ck: _Checker, node: Any) -> InputOptions:
+    raw = ck.mapping_node("input", node) if node != {} else {}
+    if raw is None:
+        return InputOptions()
+    ck.keys("input", raw, INPUT_KEYS)
+    fmt = raw.get("format")
+    if fmt is not None and fmt not in FORMATS:
+        ck.add("input.format", f"unknown format '{fmt}'{_suggest(str(fmt), FORMATS)}")
+    for key in ("delimiter", "quote_char", "escape_char"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) != 1):
+            ck.add(f"input.{key}", f"must be a single character, got {value!r}")
+    encoding = str(raw.get("encoding", "utf-8"))
+    try:
+        "".encode(encoding)
+    except LookupError:
+        ck.add("input.encoding", f"unknown encoding '{encoding}' (e.g. utf-8, utf-8-sig, latin-1)")
+    batch_rows = raw.get("batch_rows", InputOptions.batch_rows)
+    if not isinstance(batch_rows, int) or batch_rows < 1:
+        ck.add("input.batch_rows", f"must be a positive integer, got {batch_rows!r}")
+        batch_rows = InputOptions.batch_rows
+    return InputOptions(
+        format=fmt if fmt in FORMATS else None,
+        delimiter=raw.get("delimiter"),
+        encoding=encoding,
+        quote_char=raw.get("quote_char", '"'),
+        escape_char=raw.get("escape_char"),
+        batch_rows=batch_rows,
+    )
+
+
+def _parse_lookups(
+    ck: _Checker, node: Any, base_dir: Path | None, overrides: dict[str, str]
+) -> dict[str, LookupTable]:
+    raw = ck.mapping_node("lookups", node) if node != {} else {}
+    out: dict[str, LookupTable] = {}
+    for name, spec in (raw or {}).items():
+        path = f"lookups.{name}"
+        table = ck.mapping_node(path, spec)
+        if table is None:
+            continue
+        ck.keys(path, table, LOOKUP_TABLE_KEYS)
+        if "key" not in table:
+            ck.add(path, "'key' (the lookup file's key column) is required")
+        normalize = table.get("normalize", ["trim", "lower"])
+        if not isinstance(normalize, list) or any(n not in ("trim", "lower") for n in normalize):
+            ck.add(f"{path}.normalize", "must be a list of 'trim' and/or 'lower'")
+            normalize = ["trim", "lower"]
+        file_path = overrides.get(name, table.get("path"))
+        if file_path is not None and base_dir is not None and name not in overrides:
+            file_path = str((base_dir / str(file_path)).resolve())
+        out[name] = LookupTable(
+            name=name,
+            path=str(file_path) if file_path is not None else None,
+            key=str(table.get("key", "")),
+            normalize=tuple(normalize),
+            options=InputOptions(
+                format=table.get("format"),
+                delimiter=table.get("delimiter"),
+                encoding=str(table.get("encoding", "utf-8")),
+            ),
+        )
+    return out
+
+
+def _parse_events(ck: _Checker, parser: _ExprParser, node: Any) -> list[EventRule]:
+    if not isinstance(node, list) or not node:
+        ck.add("events", "expected a list of event rules (each with state and timestamp)")
+        return []
+    rules: list[EventRule] = []
+    for i, item in enumerate(node):
+        path = f"events[{i}]"
+        raw = ck.mapping_node(path, item)
+        if raw is None:
+            continue
+        ck.keys(path, raw, EVENT_KEYS)
+        state_node = raw.get("state")
+        state: str | Expr | None
+        if isinstance(state_node, str):
+            state = state_node.upper()
+            if state not in STATES:
+                ck.add(f"{path}.state", f"unknown state '{state_node}'{_suggest(state, STATES)}")
+        elif isinstance(state_node, dict):
+            state = parser.expr(f"{path}.state", state_node)
+            if state is not None and state.value_map is None:
+                ck.add(f"{path}.state", "a state taken from a column needs a 'map' to STARTED / VIEWED")
+            elif state is not None and state.value_map is not None:
+                for k, v in state.value_map:
+                    if str(v).upper() not in STATES:
+                        ck.add(f"{path}.state.map.{k}", f"'{v}' is not a state{_suggest(str(v), STATES)}")
+        else:
+            ck.add(f"{path}.state", "required: STARTED, VIEWED, or a column with a map")
+            state = None
+        if "timestamp" not in raw:
+            ck.add(f"{path}.timestamp", "required: where the event's time comes from")
+        ts = parser.expr(f"{path}.timestamp", raw.get("timestamp"), force_type="timestamp")
+        when = parser.condition(f"{path}.when", raw["when"]) if "when" in raw else None
+        if state is not None and ts is not None:
+            label = str(raw.get("name", state if isinstance(state, str) else f"rule {i + 1}"))
+            rules.append(EventRule(name=label, state=state, timestamp=ts, when=when))
+    return rules
+
+
+def _parse_skip(ck: _Checker, parser: _ExprParser, node: Any) -> list[Condition]:
+    if not isinstance(node, list):
+        ck.add("skip", "expected a list of conditions")
+        return []
+    out = []
+    for i, item in enumerate(node):
+        cond = parser.condition(f"skip[{i}]", item)
+        if cond is not None:
+            out.append(cond)
+    return out
+
+
+def _parse_dedupe(ck: _Checker, node: Any) -> tuple[str, ...] | None:
+    if node is False or node is None:
+        return None
+    if node is True:
+        return ("sessionId", "state")
+    keys = node.get("keys") if isinstance(node, dict) else node
+    if not isinstance(keys, list) or not keys:
+        ck.add("dedupe", "expected true, false, or a list of payload fields such as [sessionId, state]")
+        return None
+    allowed = [*PAYLOAD_FIELDS, *EVENT_FIELDS]
+    for k in keys:
+        if k not in allowed:
+            ck.add("dedupe", f"unknown field '{k}'{_suggest(str(k), allowed)}")
+    return tuple(str(k) for k in keys)
+
+
+class _ExprParser:
+    def __init__(self, ck: _Checker, timezone: str, lookups: set[str]) -> None:
+        self.ck = ck
+        self.timezone = timezone
+        self.lookups = lookups
+
+    def expr(self, path: str, node: Any, *, force_type: str | None = None) -> Expr | None:
+        ck = self.ck
+        if isinstance(node, str):
+            node = {"column": node}
+        if not isinstance(node, dict):
+            if node is None:
+                ck.add(path, "expected a column name or a value rule, got nothing")
+            else:
+                ck.add(path, f"expected a column name or a value rule, got {_kind(node)}")
+            return None
+        node = {str(k): v for k, v in node.items()}
+        sources = [k for k in SOURCE_KEYS if k in node]
+        extra = LOOKUP_KEYS if "lookup" in sources else PARAM_KEYS if "param" in sources else ()
+        ck.keys(path, node, SOURCE_KEYS + MODIFIER_KEYS + extra)
+        if len(sources) != 1:
+            what = "none" if not sources else ", ".join(sources)
+            ck.add(path, f"needs exactly one of {', '.join(SOURCE_KEYS)} (found {what})")
+            return None
+        kind = sources[0]
+        kw: dict[str, Any] = {"kind": kind}
+        value = node[kind]
+        if kind in ("column", "param"):
+            if not isinstance(value, str) or not value.strip():
+                ck.add(f"{path}.{kind}", "expected a column name")
+            kw["column"] = str(value).strip()
+            if kind == "param":
+                if not isinstance(node.get("key"), str):
+                    ck.add(f"{path}.key", "param needs 'key': the name to look for in the list")
+                kw["param_key"] = node.get("key")
+        elif kind == "const":
+            kw["const"] = value
+        elif kind in ("coalesce", "hash"):
+            if not isinstance(value, list) or not value:
+                ck.add(f"{path}.{kind}", "expected a list of columns or value rules")
+            else:
+                items = [self.expr(f"{path}.{kind}[{i}]", v) for i, v in enumerate(value)]
+                kw["items"] = tuple(e for e in items if e is not None)
+        elif kind == "template":
+            if not isinstance(value, str) or not _TEMPLATE_REF.search(value):
+                ck.add(f"{path}.template", "expected text with {column} references, e.g. '{viewer}-{view}'")
+            kw["template"] = str(value)
+        elif kind == "lookup":
+            if value not in self.lookups:
+                ck.add(f"{path}.lookup", f"no lookup table named '{value}'{_suggest(str(value), sorted(self.lookups))}")
+            kw["lookup"] = str(value)
+            match = self.expr(f"{path}.match", node.get("match")) if "match" in node else None
+            if match is None and "match" not in node:
+                ck.add(f"{path}.match", "lookup needs 'match': the input column whose value is looked up")
+            kw["items"] = (match,) if match is not None else ()
+            if not isinstance(node.get("get"), str):
+                ck.add(f"{path}.get", "lookup needs 'get': the lookup file's column to take")
+            kw["lookup_get"] = node.get("get")
+        self._modifiers(path, node, kw, force_type)
+        return Expr(**kw)
+
+    def _modifiers(self, path: str, node: dict[str, Any], kw: dict[str, Any], force_type: str | None) -> None:
+        ck = self.ck
+        vtype = node.get("type", force_type)
+        if vtype is not None and vtype not in VALUE_TYPES:
+            ck.add(f"{path}.type", f"unknown type '{vtype}'{_suggest(str(vtype), VALUE_TYPES)}")
+        kw["type"] = vtype
+        if "map" in node:
+            value_map = node["map"]
+            if not isinstance(value_map, dict) or not value_map:
+                ck.add(f"{path}.map", "expected a mapping of input value → output value")
+            else:
+                kw["value_map"] = tuple((str(k), v) for k, v in value_map.items())
+        for flag in ("case_insensitive", "optional", "lower", "upper"):
+            if flag in node:
+                if not isinstance(node[flag], bool):
+                    ck.add(f"{path}.{flag}", f"expected true or false, got {node[flag]!r}")
+                kw[flag] = bool(node[flag])
+        unmapped = node.get("unmapped", "keep")
+        if unmapped not in ("keep", "null", "skip"):
+            ck.add(f"{path}.unmapped", f"expected keep, null or skip{_suggest(str(unmapped), ['keep', 'null', 'skip'])}")
+        kw["unmapped"] = unmapped
+        if "default" in node:
+            kw["default"] = node["default"]
+        ts_keys = [k for k in ("format", "unit", "timezone") if k in node]
+        if vtype == "timestamp" or ts_keys:
+            if vtype not in (None, "timestamp"):
+                ck.add(path, f"{', '.join(ts_keys)} only apply to timestamps, but type is '{vtype}'")
+            kw["type"] = "timestamp"
+            unit = str(node.get("unit", "auto"))
+            if unit not in TIME_UNITS:
+                ck.add(f"{path}.unit", f"unknown unit '{unit}'{_suggest(unit, TIME_UNITS)}")
+            fmt = str(node.get("format", "auto"))
+            if fmt not in ("auto", "iso8601", "epoch") and "%" not in fmt:
+                ck.add(f"{path}.format", "expected auto, iso8601, epoch or a strptime pattern like '%d/%m/%Y %H:%M'")
+            zone = str(node.get("timezone", self.timezone))
+            _check_zone(ck, f"{path}.timezone", zone)
+            kw["timestamp"] = TimestampFormat(format=fmt, unit=unit, timezone=zone)
+
+    def condition(self, path: str, node: Any) -> Condition | None:
+        ck = self.ck
+        raw = ck.mapping_node(path, node)
+        if raw is None:
+            return None
+        raw = {TEST_ALIASES.get(k, k): v for k, v in raw.items()}
+        label = str(raw.pop("name", "")) if "name" in raw else ""
+        for op in ("all", "any"):
+            if op in raw:
+                ck.keys(path, raw, (op,))
+                items = raw[op]
+                if not isinstance(items, list) or not items:
+                    ck.add(f"{path}.{op}", "expected a list of conditions")
+                    return None
+                kids = [self.condition(f"{path}.{op}[{i}]", c) for i, c in enumerate(items)]
+                return Condition(op=op, children=tuple(k for k in kids if k is not None), label=label or op)
+        if "not" in raw:
+            ck.keys(path, raw, ("not",))
+            kid = self.condition(f"{path}.not", raw["not"])
+            return Condition(op="not", children=(kid,) if kid else (), label=label) if kid else None
+        operand_keys = [k for k in ("column", "value", "ratio") if k in raw]
+        ck.keys(path, raw, ("column", "value", "ratio", "scale", *TESTS))
+        tests = [t for t in TESTS if t in raw]
+        if len(operand_keys) != 1:
+            ck.add(path, "a condition needs exactly one of column, value, ratio (or all / any / not)")
+            return None
+        if len(tests) != 1:
+            ck.add(path, f"a condition needs exactly one test: {', '.join(TESTS)} (or >, >=, <, <=, ==, !=)")
+            return None
+        test, arg = tests[0], raw[tests[0]]
+        operand: Expr | None = None
+        ratio: tuple[Expr, Expr] | None = None
+        key = operand_keys[0]
+        if key == "ratio":
+            parts = raw["ratio"]
+            if not isinstance(parts, list) or len(parts) != 2:
+                ck.add(f"{path}.ratio", "expected [numerator, denominator]")
+                return None
+            num = self.expr(f"{path}.ratio[0]", parts[0])
+            den = self.expr(f"{path}.ratio[1]", parts[1])
+            if num is None or den is None:
+                return None
+            ratio = (num, den)
+        else:
+            operand = self.expr(f"{path}.{key}", raw[key])
+            if operand is None:
+                return None
+        scale = raw.get("scale")
+        if scale is not None and scale not in SCALES:
+            ck.add(f"{path}.scale", f"unknown scale '{scale}'{_suggest(str(scale), SCALES)}")
+        if test in ("gt", "gte", "lt", "lte") and not isinstance(arg, int | float):
+            ck.add(f"{path}.{test}", f"expected a number, got {arg!r}")
+        if test in ("in", "not_in") and not isinstance(arg, list):
+            ck.add(f"{path}.{test}", f"expected a list of values, got {arg!r}")
+        if test in ("present", "missing", "is_true", "is_false") and not isinstance(arg, bool):
+            ck.add(f"{path}.{test}", f"expected true or false, got {arg!r}")
+        if test == "matches":
+            try:
+                re.compile(str(arg))
+            except re.error as exc:
+                ck.add(f"{path}.matches", f"not a valid regular expression ({exc})")
+        if not label:
+            subject = raw.get("column") if key == "column" else key
+            label = f"{subject} {test} {arg}" if not isinstance(arg, bool) else f"{subject} {test}"
+        return Condition(op="test", operand=operand, ratio=ratio, test=test, arg=arg, scale=scale, label=label)

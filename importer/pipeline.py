@@ -1,0 +1,132 @@
+"""The pipeline: read → map → validate → dedupe → encode, batch by batch.
+
+This is the only module that knows every stage. ``Pipeline.batches`` yields
+``PreparedBatch``es: the valid events with their JSON payloads, ready to send,
+and the invalid ones as results records. ``check`` runs it without sending.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from importer.encode import encode_payloads
+from importer.keyset import KeySet, hash_keys
+from importer.mapping.plan import MappedBatch, Plan
+from importer.mapping.spec import Mapping
+from importer.progress import NullProgress, Progress
+from importer.readers import BadRow, SourceFile, iter_batches, read_columns, resolve_inputs
+from importer.report import Report
+from importer.results import ResultsWriter, results_table
+from importer.validate import validate_events
+
+
+@dataclass
+class PreparedBatch:
+    """One batch after every stage but sending."""
+
+    source: SourceFile
+    rows: int
+    events: pa.Table
+    invalid: pa.Table
+    skipped: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+
+
+class Pipeline:
+    """Wires the stages for one mapping over a list of inputs."""
+
+    def __init__(self, mapping: Mapping, inputs: Sequence[str], progress: Progress | None = None) -> None:
+        self.mapping = mapping
+        self.sources = resolve_inputs(inputs, mapping.input.format)
+        self.plan = Plan(mapping)
+        self.progress = progress or NullProgress()
+        self._dedupe = KeySet() if mapping.dedupe else None
+
+    def preflight(self) -> None:
+        """Check every input's header against the mapping before any row is read."""
+        for source in self.sources:
+            self.plan.check_columns(source, read_columns(source, self.mapping.input))
+
+    def batches(self) -> Iterator[PreparedBatch]:
+        self.preflight()
+        self.progress.start("reading", unit="rows")
+        try:
+            for source in self.sources:
+                self.progress.describe(source.name)
+                for batch in iter_batches(source, self.mapping.input, self.plan.columns):
+                    prepared = self.prepare(self.plan.apply(batch))
+                    self.progress.update(batch.num_rows)
+                    yield prepared
+        finally:
+            self.progress.close()
+
+    def prepare(self, mapped: MappedBatch) -> PreparedBatch:
+        events = validate_events(mapped.events)
+        bad = pc.is_valid(events.column("_error"))
+        invalid_events = events.filter(bad)
+        valid = events.filter(pc.invert(bad))
+        duplicates = 0
+        if self._dedupe is not None and valid.num_rows:
+            keys = hash_keys([valid.column(k).combine_chunks() for k in self.mapping.dedupe or ()])
+            first = self._dedupe.add_new(keys)
+            duplicates = int(len(first) - first.sum())
+            if duplicates:
+                valid = valid.filter(pa.array(first))
+        valid = valid.append_column("payload", encode_payloads(valid))
+        invalid = pa.concat_tables(
+            [_invalid_records(mapped.source, invalid_events), _bad_row_records(mapped.source, mapped.bad_rows)]
+        )
+        return PreparedBatch(mapped.source, mapped.rows, valid, invalid, mapped.skipped, duplicates)
+
+
+def _invalid_records(source: SourceFile, events: pa.Table) -> pa.Table:
+    return results_table(
+        source_file=source.path,
+        row_number=events.column("_row"),
+        state=events.column("state"),
+        status=pa.repeat(pa.scalar("invalid"), events.num_rows),
+        field=events.column("_field"),
+        value=events.column("_value"),
+        error=events.column("_error"),
+        attempts=pa.array(np.zeros(events.num_rows, dtype=np.int32)),
+        payload=encode_payloads(events),
+    )
+
+
+def _bad_row_records(source: SourceFile, bad_rows: list[BadRow]) -> pa.Table:
+    n = len(bad_rows)
+    return results_table(
+        source_file=source.path,
+        row_number=pa.array([b.line if source.format == "jsonl" else None for b in bad_rows], pa.int64()),
+        status=pa.repeat(pa.scalar("invalid"), n),
+        field=pa.nulls(n, pa.string()),
+        value=pa.array([b.raw for b in bad_rows], pa.string()),
+        error=pa.array([f"line {b.line}: {b.reason}" if b.line else b.reason for b in bad_rows], pa.string()),
+        attempts=pa.array(np.zeros(n, dtype=np.int32)),
+    )
+
+
+def check(
+    pipeline: Pipeline,
+    *,
+    results: ResultsWriter | None = None,
+    preview: int = 0,
+) -> Report:
+    """Run every stage but sending; write invalid records; return the report."""
+    report = Report()
+    previews: list[str] = []
+    for prepared in pipeline.batches():
+        report.add_batch(prepared)
+        if results is not None:
+            results.write(prepared.invalid)
+        if len(previews) < preview and prepared.events.num_rows:
+            take = preview - len(previews)
+            previews.extend(prepared.events.column("payload").slice(0, take).to_pylist())
+    report.previews = previews
+    return report

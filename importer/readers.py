@@ -1,0 +1,460 @@
+"""Readers: files, globs and folders of CSV / TSV / Parquet / JSON Lines → Arrow record batches.
+
+Every input is streamed: CSV through pyarrow's streaming reader, Parquet through
+``ParquetFile.iter_batches``, JSON Lines in chunks of lines parsed by pyarrow.
+Only the columns a mapping uses are materialised, and memory does not grow
+with file size.
+
+Each batch carries its rows' identity: the source file and the 1-based data
+row number, stable across runs. Results, the journal and error messages use
+them. Rows the parser itself rejects (a CSV line with the wrong number of
+fields, a JSON line that is not an object) come back as ``BadRow`` records,
+never as exceptions; a file that cannot be read at all raises ``InputError``.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import gzip
+import io
+import json
+import os
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from importer.errors import InputError
+
+FORMATS = ("csv", "tsv", "parquet", "jsonl")
+_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+DEFAULT_BATCH_ROWS = 65_536
+_CSV_BLOCK_BYTES = 4 << 20
+_JSON_CHUNK_BYTES = 8 << 20
+_SNIFF_BYTES = 64 << 10
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """How to read inputs; the mapping's ``input:`` section."""
+
+    format: str | None = None
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+    quote_char: str | None = '"'
+    escape_char: str | None = None
+    batch_rows: int = DEFAULT_BATCH_ROWS
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One input file, resolved."""
+
+    path: str
+    format: str
+    compressed: bool
+    size: int
+    mtime_ns: int
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row the parser rejected; ``line`` is the physical line where known."""
+
+    line: int | None
+    reason: str
+    raw: str
+
+
+@dataclass
+class Batch:
+    """A slice of one source: the wanted columns and each row's 1-based number."""
+
+    source: SourceFile
+    data: pa.Table
+    row_numbers: pa.Int64Array
+    bad_rows: list[BadRow] = field(default_factory=list)
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.row_numbers)
+
+
+def detect_format(path: str, override: str | None = None) -> tuple[str, bool]:
+    """Return ``(format, compressed)`` from the file name, or the mapping's override."""
+    lower = path.lower()
+    compressed = lower.endswith(".gz")
+    if compressed:
+        lower = lower[:-3]
+    if override:
+        return override, compressed
+    fmt = _SUFFIXES.get(os.path.splitext(lower)[1])
+    if fmt is None:
+        raise InputError(
+            f"{path}: cannot tell the format from the file name",
+            hint="name it .csv, .tsv, .parquet or .jsonl (optionally .gz), or set input.format in the mapping",
+        )
+    return fmt, compressed
+
+
+def resolve_inputs(specs: Sequence[str], format_override: str | None = None) -> list[SourceFile]:
+    """Expand files, globs and folders (recursively) into a sorted, de-duplicated file list."""
+    found: dict[str, None] = {}
+    for spec in specs:
+        paths: list[str]
+        if os.path.isdir(spec):
+            paths = sorted(
+                str(p)
+                for p in Path(spec).rglob("*")
+                if p.is_file() and not p.name.startswith(".") and _readable_name(p.name, format_override)
+            )
+            if not paths:
+                raise InputError(f"{spec}: the folder holds no .csv, .tsv, .parquet or .jsonl files")
+        elif glob.has_magic(spec):
+            paths = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
+            if not paths:
+                raise InputError(f"{spec}: the pattern matches no file")
+        elif os.path.isfile(spec):
+            paths = [spec]
+        elif os.path.exists(spec):
+            raise InputError(f"{spec}: not a regular file")
+        else:
+            raise InputError(f"{spec}: no such file or folder")
+        for p in paths:
+            found.setdefault(os.path.normpath(p), None)
+    sources = []
+    for p in found:
+        fmt, compressed = detect_format(p, format_override)
+        st = os.stat(p)
+        sources.append(SourceFile(p, fmt, compressed, st.st_size, st.st_mtime_ns))
+    return sources
+
+
+def _readable_name(name: str, override: str | None) -> bool:
+    lower = name.lower().removesuffix(".gz")
+    return override is not None or os.path.splitext(lower)[1] in _SUFFIXES
+
+
+def _open_text_bytes(source: SourceFile) -> IO[bytes]:
+    try:
+        if source.compressed:
+            return gzip.open(source.path, "rb")
+        return open(source.path, "rb")
+    except OSError as exc:
+        raise InputError(f"{source.path}: cannot open ({exc.strerror or exc})") from None
+
+
+def _sniff(source: SourceFile) -> bytes:
+    """The first bytes of the (decompressed) content; errors name the file."""
+    with _open_text_bytes(source) as fh:
+        try:
+            return fh.read(_SNIFF_BYTES)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(
+                f"{source.path}: not a readable gzip file ({exc})",
+                hint="the file may be truncated or not gzip at all",
+            ) from None
+
+
+def _decode(source: SourceFile, data: bytes, encoding: str) -> str:
+    if b"\x00" in data:
+        raise InputError(
+            f"{source.path}: binary content, not {source.format.upper()} text",
+            hint="check the file and its extension; Parquet files must end in .parquet",
+        )
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        # A cut multi-byte character at the end of the sniffed block is not an error.
+        if exc.start >= len(data) - 4 and exc.reason == "unexpected end of data":
+            return data[: exc.start].decode(encoding)
+        raise InputError(
+            f"{source.path}: byte {exc.start} is not valid {encoding}",
+            hint="set input.encoding in the mapping (e.g. latin-1 or utf-8-sig)",
+        ) from None
+
+
+def _delimiter(source: SourceFile, options: InputOptions) -> str:
+    if options.delimiter:
+        return options.delimiter
+    return "\t" if source.format == "tsv" else ","
+
+
+def read_columns(source: SourceFile, options: InputOptions) -> list[str]:
+    """The column names of a source (for JSON Lines: the keys of its first objects).
+
+    Raises ``InputError`` for empty, binary, header-only or corrupt files and
+    for missing or duplicate column names.
+    """
+    if source.format == "parquet":
+        return _parquet_columns(source)
+    head = _sniff(source)
+    text = _decode(source, head, options.encoding).lstrip("\ufeff")
+    if not text.strip():
+        raise InputError(f"{source.path}: the file is empty")
+    if source.format == "jsonl":
+        return _json_columns(source, text)
+    return _csv_header(source, text, options)
+
+
+def _csv_header(source: SourceFile, text: str, options: InputOptions) -> list[str]:
+    delimiter = _delimiter(source, options)
+    reader = csv.reader(
+        io.StringIO(text),
+        delimiter=delimiter,
+        quotechar=options.quote_char or '"',
+        quoting=csv.QUOTE_MINIMAL if options.quote_char else csv.QUOTE_NONE,
+        escapechar=options.escape_char,
+    )
+    try:
+        header = next(reader)
+        first_row = next(reader, None)
+    except csv.Error as exc:
+        raise InputError(f"{source.path}: line 1: cannot parse the header ({exc})") from None
+    names = [h.strip() for h in header]
+    if first_row is None or not any(cell.strip() for cell in first_row):
+        raise InputError(
+            f"{source.path}: has a header but no data rows",
+            hint="remove the file from the inputs, or check the export",
+        )
+    blank = [i + 1 for i, n in enumerate(names) if not n]
+    if blank:
+        raise InputError(
+            f"{source.path}: line 1: column {blank[0]} of the header has no name",
+            hint="every column needs a name in the first line",
+        )
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(
+            f"{source.path}: line 1: duplicate column name(s): {', '.join(dupes)}",
+            hint="rename the columns so that each name is unique",
+        )
+    return names
+
+
+def _json_columns(source: SourceFile, text: str) -> list[str]:
+    keys: dict[str, None] = {}
+    for number, line in enumerate(text.splitlines()[:100], start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            # The sniffed block may end mid-line; only a complete line is an error.
+            if number == len(text.splitlines()) and not text.endswith("\n"):
+                break
+            raise InputError(f"{source.path}: line {number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{source.path}: line {number}: expected a JSON object per line")
+        keys.update(dict.fromkeys(obj))
+    if not keys:
+        raise InputError(f"{source.path}: no JSON objects in the first lines")
+    return list(keys)
+
+
+def _parquet_columns(source: SourceFile) -> list[str]:
+    try:
+        return list(_parquet_file(source).schema_arrow.names)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{source.path}: not a readable Parquet file ({_short(exc)})") from None
+
+
+def _parquet_file(source: SourceFile) -> pq.ParquetFile:
+    if source.compressed:
+        raise InputError(f"{source.path}: gzip around Parquet is not supported", hint="unzip it first")
+    try:
+        with open(source.path, "rb") as fh:
+            magic = fh.read(4)
+        if source.size == 0:
+            raise InputError(f"{source.path}: the file is empty")
+        if magic != b"PAR1":
+            raise InputError(f"{source.path}: not a Parquet file (no PAR1 magic bytes)")
+        return pq.ParquetFile(source.path)
+    except OSError as exc:
+        raise InputError(f"{source.path}: cannot open ({exc.strerror or exc})") from None
+    except pa.ArrowException as exc:
+        raise InputError(f"{source.path}: not a readable Parquet file ({_short(exc)})") from None
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+
+
+def iter_batches(
+    source: SourceFile, options: InputOptions, columns: Sequence[str] | None = None
+) -> Iterator[Batch]:
+    """Stream a source as batches holding only ``columns`` (top-level names; all when None)."""
+    if source.format == "parquet":
+        yield from _parquet_batches(source, options, columns)
+    elif source.format == "jsonl":
+        yield from _json_batches(source, options, columns)
+    else:
+        yield from _csv_batches(source, options, columns)
+
+
+def _numbered(first: int, n: int) -> pa.Int64Array:
+    return pa.array(range(first, first + n), type=pa.int64())
+
+
+def _parquet_batches(source: SourceFile, options: InputOptions, columns: Sequence[str] | None) -> Iterator[Batch]:
+    pf = _parquet_file(source)
+    row = 1
+    try:
+        for rb in pf.iter_batches(batch_size=options.batch_rows, columns=list(columns) if columns else None):
+            table = pa.Table.from_batches([rb])
+            yield Batch(source, table, _numbered(row, table.num_rows))
+            row += table.num_rows
+    except pa.ArrowException as exc:
+        raise InputError(f"{source.path}: row {row}: cannot read Parquet data ({_short(exc)})") from None
+
+
+def _csv_batches(source: SourceFile, options: InputOptions, columns: Sequence[str] | None) -> Iterator[Batch]:
+    header = read_columns(source, options)
+    wanted = list(columns) if columns is not None else header
+    bad: list[BadRow] = []
+
+    def on_invalid(row: Any) -> str:
+        bad.append(
+            BadRow(
+                row.number,
+                f"expected {row.expected_columns} fields, found {row.actual_columns}",
+                str(row.text)[:500],
+            )
+        )
+        return "skip"
+
+    read_opts = pacsv.ReadOptions(
+        use_threads=False, block_size=_CSV_BLOCK_BYTES, encoding=options.encoding.replace("-sig", "")
+    )
+    parse_opts = pacsv.ParseOptions(
+        delimiter=_delimiter(source, options),
+        quote_char=options.quote_char or False,
+        escape_char=options.escape_char or False,
+        newlines_in_values=True,
+        invalid_row_handler=on_invalid,
+    )
+    convert_opts = pacsv.ConvertOptions(
+        include_columns=wanted,
+        column_types={c: pa.string() for c in wanted},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    stream: Any = None
+    row = 1
+    try:
+        stream = pa.input_stream(source.path, compression="gzip" if source.compressed else None)
+        reader = pacsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts, convert_options=convert_opts)
+        pending: list[pa.RecordBatch] = []
+        pending_rows = 0
+        for rb in reader:
+            pending.append(rb)
+            pending_rows += rb.num_rows
+            if pending_rows >= options.batch_rows:
+                table = pa.Table.from_batches(pending)
+                yield Batch(source, table, _numbered(row, table.num_rows), bad[:])
+                bad.clear()
+                row += table.num_rows
+                pending, pending_rows = [], 0
+        if pending or bad:
+            table = pa.Table.from_batches(pending, schema=reader.schema)
+            yield Batch(source, table, _numbered(row, table.num_rows), bad[:])
+    except (pa.ArrowException, OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{source.path}: after data row {row - 1}: {_short(exc)}") from None
+    finally:
+        if stream is not None:
+            stream.close()
+
+
+def _json_batches(source: SourceFile, options: InputOptions, columns: Sequence[str] | None) -> Iterator[Batch]:
+    # Lines are parsed chunk by chunk, each chunk with its own schema inference,
+    # so a field that is null for a million lines and then appears is not an error.
+    # A JSON Lines row number is its line number: blank and broken lines keep their place.
+    line_no = 0
+    with _open_text_bytes(source) as fh:
+        try:
+            while True:
+                lines = fh.readlines(_JSON_CHUNK_BYTES)
+                if not lines:
+                    break
+                first_line = line_no + 1
+                line_no += len(lines)
+                table, numbers, bad = _parse_json_lines(lines, first_line, options.encoding)
+                if columns is not None:
+                    table = _select(table, columns)
+                yield Batch(source, table, pa.array(numbers, type=pa.int64()), bad)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{source.path}: line {line_no}: {_short(exc)}") from None
+
+
+def _parse_json_lines(
+    lines: list[bytes], first_line: int, encoding: str
+) -> tuple[pa.Table, list[int], list[BadRow]]:
+    bad: list[BadRow] = []
+    if encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "utf-8-sig"):
+        lines = [ln.decode(encoding).encode("utf-8") for ln in lines]
+    if first_line == 1 and lines and lines[0].startswith(b"\xef\xbb\xbf"):
+        lines[0] = lines[0][3:]
+    numbers = [first_line + i for i, ln in enumerate(lines) if ln.strip()]
+    if not numbers:
+        return pa.table({}), [], bad
+    try:
+        body = b"\n".join(lines[n - first_line].rstrip(b"\r\n") for n in numbers)
+        return pajson.read_json(io.BytesIO(body)), numbers, bad
+    except pa.ArrowInvalid:
+        pass
+    # Slow path, only for chunks with a broken line: find the bad lines, parse the rest.
+    good: list[bytes] = []
+    good_numbers: list[int] = []
+    for number in numbers:
+        ln = lines[number - first_line]
+        try:
+            obj = json.loads(ln)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            bad.append(BadRow(number, f"not valid JSON ({getattr(exc, 'msg', exc)})", _raw(ln)))
+            continue
+        if not isinstance(obj, dict):
+            bad.append(BadRow(number, "not a JSON object", _raw(ln)))
+            continue
+        good.append(ln.rstrip(b"\r\n"))
+        good_numbers.append(number)
+    if not good:
+        return pa.table({}), [], bad
+    try:
+        return pajson.read_json(io.BytesIO(b"\n".join(good))), good_numbers, bad
+    except pa.ArrowInvalid:
+        # Mixed types across lines (a field that is a number here, an object there):
+        # let Python objects carry the chunk.
+        return pa.Table.from_pylist([json.loads(g) for g in good]), good_numbers, bad
+
+
+def _raw(line: bytes) -> str:
+    return line.decode("utf-8", "replace").rstrip("\r\n")[:500]
+
+
+def _select(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """The named columns; a key absent from every line of this chunk is a null column."""
+    n = table.num_rows
+    arrays = [table.column(c) if c in table.column_names else pa.nulls(n) for c in columns]
+    return pa.table(arrays, names=list(columns))

@@ -1,0 +1,123 @@
+"""Validation: HubSpot's rules for media-played events, applied to whole columns.
+
+Row problems are data: each check adds to four error columns of the event
+table (``_field``, ``_value``, ``_reason`` of the first problem and ``_error``
+with all of them). An event with an ``_error`` is invalid; it becomes a
+results record and is never sent. Rules (from HubSpot's Media Bridge docs):
+
+- required: mediaType, sessionId, occurredTimestamp, state
+- enums: mediaType, state, externalPlayContext
+- ids (contactId, mediaBridgeId, pageId) are positive int64
+- a contact: contactId or contactUtk; media: mediaBridgeId or externalId;
+  a page outside HubSpot needs both pageUrl and pageName
+- occurredTimestamp is milliseconds since the epoch: after 2000-01-01 and not
+  more than a day ahead of now (a value in seconds or microseconds is named as such)
+"""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from importer.mapping.spec import MEDIA_TYPES, PAYLOAD_FIELDS, PLAY_CONTEXTS, STATES
+
+ERROR_COLUMNS = ("_field", "_value", "_reason", "_error")
+MIN_TIMESTAMP_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+_DAY_MS = 86_400_000
+
+
+class ErrorColumns:
+    """Accumulates row problems as columns; the first problem of a row names its field."""
+
+    def __init__(self, n: int) -> None:
+        null = pa.nulls(n, pa.string())
+        self.field, self.value, self.reason, self.error = null, null, null, null
+
+    def add(self, mask: pa.Array, field: str, value: pa.Array | None, reason: str) -> None:
+        mask = pc.fill_null(mask, False)
+        if not pc.any(mask).as_py():
+            return
+        first = pc.and_(mask, pc.is_null(self.reason))
+        self.field = pc.if_else(first, field, self.field)
+        if value is not None:
+            self.value = pc.if_else(first, _text(value), self.value)
+        self.reason = pc.if_else(first, reason, self.reason)
+        message = f"{field}: {reason}"
+        joined = pc.binary_join_element_wise(self.error, pa.scalar(message), "; ")
+        self.error = pc.if_else(mask, pc.coalesce(joined, pa.scalar(message)), self.error)
+
+    def take(self, indices: pa.Array) -> ErrorColumns:
+        out = ErrorColumns(0)
+        out.field, out.value, out.reason, out.error = (
+            pc.take(a, indices) for a in (self.field, self.value, self.reason, self.error)
+        )
+        return out
+
+    def columns(self) -> dict[str, pa.Array]:
+        return dict(zip(ERROR_COLUMNS, (self.field, self.value, self.reason, self.error), strict=True))
+
+    @classmethod
+    def of(cls, table: pa.Table) -> ErrorColumns:
+        out = cls(0)
+        out.field, out.value, out.reason, out.error = (_chunk(table.column(c)) for c in ERROR_COLUMNS)
+        return out
+
+
+def _chunk(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def _text(arr: pa.Array) -> pa.Array:
+    return arr if pa.types.is_string(arr.type) else pc.cast(arr, pa.string())
+
+
+def validate_events(events: pa.Table, now_ms: int | None = None) -> pa.Table:
+    """Add HubSpot's rules to the error columns of an event table; return the new table."""
+    n = events.num_rows
+    if n == 0:
+        return events
+    errors = ErrorColumns.of(events)
+    col = {name: _chunk(events.column(name)) for name in events.column_names}
+    missing = pc.is_null
+
+    for name in ("sessionId", "mediaType", "state", "occurredTimestamp"):
+        errors.add(missing(col[name]), name, None, "required field is missing")
+    errors.add(_not_in(col["mediaType"], MEDIA_TYPES), "mediaType", col["mediaType"],
+               f"not a media type ({', '.join(MEDIA_TYPES)})")  # fmt: skip
+    errors.add(_not_in(col["state"], STATES), "state", col["state"], "not a state (STARTED, VIEWED)")
+    errors.add(_not_in(col["externalPlayContext"], PLAY_CONTEXTS), "externalPlayContext",
+               col["externalPlayContext"], f"not a play context ({', '.join(PLAY_CONTEXTS)})")  # fmt: skip
+    for name, kind in PAYLOAD_FIELDS.items():
+        if kind == "int":
+            errors.add(pc.less(col[name], 1), name, col[name], "must be a positive id")
+
+    errors.add(pc.and_(missing(col["contactId"]), missing(col["contactUtk"])), "contactId", None,
+               "no contact: contactId and contactUtk are both empty")  # fmt: skip
+    errors.add(pc.and_(missing(col["mediaBridgeId"]), missing(col["externalId"])), "externalId", None,
+               "no media: mediaBridgeId and externalId are both empty")  # fmt: skip
+    no_page_id = missing(col["pageId"])
+    half_page = pc.xor(missing(col["pageUrl"]), missing(col["pageName"]))
+    errors.add(pc.and_(no_page_id, half_page), "pageUrl", pc.coalesce(col["pageUrl"], col["pageName"]),
+               "a page outside HubSpot needs both pageUrl and pageName")  # fmt: skip
+
+    ts = col["occurredTimestamp"]
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    errors.add(pc.less(ts, 1_000_000_000), "occurredTimestamp", ts, "before 1970-01-12: not milliseconds")
+    errors.add(pc.and_(pc.greater_equal(ts, 1_000_000_000), pc.less(ts, 100_000_000_000)),
+               "occurredTimestamp", ts, "looks like seconds, not milliseconds")  # fmt: skip
+    errors.add(pc.and_(pc.greater_equal(ts, 100_000_000_000), pc.less(ts, MIN_TIMESTAMP_MS)),
+               "occurredTimestamp", ts, "before 2000-01-01")  # fmt: skip
+    errors.add(pc.greater(ts, 100_000_000_000_000), "occurredTimestamp", ts,
+               "looks like microseconds or nanoseconds, not milliseconds")  # fmt: skip
+    errors.add(pc.and_(pc.greater(ts, now + _DAY_MS), pc.less_equal(ts, 100_000_000_000_000)),
+               "occurredTimestamp", ts, "more than a day in the future")  # fmt: skip
+
+    for name, arr in errors.columns().items():
+        events = events.set_column(events.schema.get_field_index(name), name, arr)
+    return events
+
+
+def _not_in(arr: pa.Array, allowed: tuple[str, ...]) -> pa.Array:
+    return pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, value_set=pa.array(allowed))))
