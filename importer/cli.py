@@ -16,9 +16,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from importer import __version__
 from importer.errors import ConfigError, ImporterError, redact
+
+if TYPE_CHECKING:
+    from importer.runner import RunOptions
 
 EXIT_OK, EXIT_ROWS, EXIT_CONFIG, EXIT_STOPPED, EXIT_LOCKED = 0, 1, 2, 3, 4
 
@@ -38,12 +42,119 @@ def _lookup_arg(text: str) -> tuple[str, str]:
 
 
 def _add_mapping_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="files, globs ('logs/2026-*.csv.gz') or folders (read recursively, in sorted order)")  # fmt: skip
-    p.add_argument("-m", "--mapping", required=True, metavar="FILE",
-                   help="the YAML mapping that turns rows into events (see mappings/ for presets)")  # fmt: skip
-    p.add_argument("--lookup", action="append", type=_lookup_arg, default=[], metavar="NAME=PATH",
-                   help="the file of the mapping's lookup NAME (e.g. contacts=contacts.csv); repeatable")  # fmt: skip
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="files, globs ('logs/2026-*.csv.gz') or folders (read recursively, in sorted order)",
+    )
+    p.add_argument(
+        "-m",
+        "--mapping",
+        required=True,
+        metavar="FILE",
+        help="the YAML mapping that turns rows into events (see mappings/ for presets)",
+    )
+    p.add_argument(
+        "--lookup",
+        action="append",
+        type=_lookup_arg,
+        default=[],
+        metavar="NAME=PATH",
+        help="the file of the mapping's lookup NAME (e.g. contacts=contacts.csv); repeatable",
+    )
+
+
+def _add_send_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("connection")
+    g.add_argument(
+        "--base-url",
+        default=None,
+        metavar="URL",
+        help="HubSpot API base URL (default https://api.hubapi.com; plain http only to loopback)",
+    )
+    g.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the private app token from FILE (default: the HUBSPOT_ACCESS_TOKEN variable)",
+    )
+    g.add_argument("--client-id", metavar="ID", help="OAuth client id (or HUBSPOT_CLIENT_ID)")
+    g.add_argument(
+        "--client-secret",
+        metavar="SECRET",
+        help="OAuth client secret (or HUBSPOT_CLIENT_SECRET; prefer the variable: options show in ps)",
+    )
+    g.add_argument("--refresh-token", metavar="TOKEN", help="OAuth refresh token (or HUBSPOT_REFRESH_TOKEN)")
+    g = p.add_argument_group("pacing and retries")
+    g.add_argument("--concurrency", type=int, default=8, metavar="N", help="requests in flight at once (default 8)")
+    g.add_argument(
+        "--rate",
+        default="100/10s",
+        metavar="N/WINDOW",
+        help="starting rate limit, adapted to HubSpot's headers (default 100/10s, the smallest "
+        "documented burst; 'none' for no client-side limit)",
+    )
+    g.add_argument(
+        "--daily-reserve",
+        default="5%",
+        metavar="PCT",
+        help="share of the daily quota left for the account's other integrations (default 5%%)",
+    )
+    g.add_argument(
+        "--timeout", type=float, default=30.0, metavar="S", help="seconds to wait for an answer (default 30)"
+    )
+    g.add_argument(
+        "--max-attempts", type=int, default=6, metavar="N", help="attempts per event on transient errors (default 6)"
+    )
+    g.add_argument(
+        "--max-retry-time",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="give up retrying an event after S seconds (default 300)",
+    )
+    g.add_argument(
+        "--state-dir",
+        default=".media-import",
+        metavar="DIR",
+        help="where the journal lives (default .media-import in the working directory)",
+    )
+
+
+def _run_options(args: argparse.Namespace, command: str) -> RunOptions:
+    from importer.pacing import Rate
+    from importer.runner import RunOptions
+    from importer.sender import DEFAULT_BASE_URL, RetryPolicy, check_base_url
+
+    if args.concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
+    if args.max_attempts < 1:
+        raise ConfigError("--max-attempts must be at least 1")
+    rate = None
+    if str(args.rate).lower() != "none":
+        try:
+            rate = Rate.parse(args.rate)
+        except ValueError as exc:
+            raise ConfigError(f"--rate: {exc}") from None
+    reserve_text = str(args.daily_reserve).strip()
+    try:
+        reserve = float(reserve_text.rstrip("%")) / (100 if reserve_text.endswith("%") else 1)
+    except ValueError:
+        raise ConfigError(f"--daily-reserve: expected a share such as 5% or 0.05, got {reserve_text!r}") from None
+    if not 0 <= reserve < 1:
+        raise ConfigError("--daily-reserve must be between 0% and 100%")
+    return RunOptions(
+        base_url=check_base_url(args.base_url or DEFAULT_BASE_URL),
+        state_dir=args.state_dir,
+        concurrency=args.concurrency,
+        rate=rate,
+        daily_reserve=reserve,
+        timeout_s=args.timeout,
+        retry=RetryPolicy(max_attempts=args.max_attempts, max_seconds=args.max_retry_time),
+        force=args.force,
+        results_all=args.results_all,
+        command=command,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,11 +180,54 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_mapping_options(p)
-    p.add_argument("--results", metavar="FILE",
-                   help="write the invalid events here (CSV, or Parquet when FILE ends in .parquet)")  # fmt: skip
+    p.add_argument(
+        "--results", metavar="FILE", help="write the invalid events here (CSV, or Parquet when FILE ends in .parquet)"
+    )
     p.add_argument("--preview", type=int, default=0, metavar="N", help="print the first N payloads as JSON")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "run",
+        help="send the events of the inputs to HubSpot (resumable, exactly once)",
+        description="Read, map and validate the inputs, then send each valid event to HubSpot's Media Bridge "
+        "API, paced by its rate-limit headers and retried when the failure is transient. The journal in "
+        "--state-dir records every sent event: rerunning the same command sends only what is left.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_mapping_options(p)
+    p.add_argument(
+        "--results",
+        required=True,
+        metavar="FILE",
+        help="results file: every invalid, failed or unsent event with reason and payload "
+        "(CSV, or Parquet by extension); a FILE.summary.json is written beside it",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="do everything but send: the check report plus the pacing plan (time and quota days)",
+    )
+    p.add_argument("--force", action="store_true", help="send again events the journal says were sent")
+    p.add_argument("--results-all", action="store_true", help="also list sent and skipped events in the results")
+    _add_send_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "retry",
+        help="send again the failed and not_sent events of a results file",
+        description="Resend the failed / not_sent payloads of a results file through the same limiter and "
+        "journal (an event sent since is skipped).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("results_in", metavar="RESULTS", help="a results file written by run or retry")
+    p.add_argument("--results", metavar="FILE", help="where to write this retry's results (default: RESULTS.retry.csv)")
+    p.add_argument("--force", action="store_true", help="send even events the journal says were sent")
+    p.add_argument("--results-all", action="store_true", help="also list sent and skipped events in the results")
+    _add_send_options(p)
+    p.set_defaults(func=cmd_retry)
 
     p = sub.add_parser(
         "demo",
@@ -81,8 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start the local Media Bridge simulator, import sample_data/ with mappings/generic.yaml, "
         "print the summary and where the results file is, and stop the simulator.",
     )
-    p.add_argument("--workdir", metavar="DIR", default=".media-import/demo",
-                   help="where the demo writes its results and state (default: .media-import/demo)")  # fmt: skip
+    p.add_argument(
+        "--workdir",
+        metavar="DIR",
+        default=".media-import/demo",
+        help="where the demo writes its results and state (default: .media-import/demo)",
+    )
     p.set_defaults(func=cmd_demo)
 
     try:
@@ -120,6 +278,58 @@ def cmd_check(args: argparse.Namespace) -> int:
         if writer is not None:
             print(f"Invalid events written to {writer.path}")
     return EXIT_ROWS if report.invalid_events else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from importer.auth import Credentials
+    from importer.mapping.spec import load_mapping
+    from importer.pacing import DailyQuota, plan_text
+    from importer.pipeline import Pipeline, check
+    from importer.progress import make_progress
+    from importer.results import ResultsWriter
+    from importer.runner import Runner
+
+    options = _run_options(args, "run " + " ".join(args.inputs))
+    mapping = load_mapping(args.mapping, dict(args.lookup))
+    if args.dry_run:
+        pipeline = Pipeline(mapping, args.inputs, make_progress(args.quiet))
+        pipeline.preflight()
+        with ResultsWriter(args.results) as writer:
+            report = check(pipeline, results=writer)
+        print(report.render())
+        print("Plan: " + plan_text(sum(report.events.values()), options.rate, DailyQuota(options.daily_reserve)))
+        return EXIT_ROWS if report.invalid_events else EXIT_OK
+    credentials = Credentials.from_options(args.token_file, args.client_id, args.client_secret, args.refresh_token)
+    pipeline = Pipeline(mapping, args.inputs)
+    pipeline.preflight()
+    with ResultsWriter(args.results) as writer:
+        summary = Runner(options, credentials, writer, make_progress(args.quiet)).run(pipeline)
+    print(summary.render())
+    print(f"Results: {args.results} (summary: {args.results}.summary.json)")
+    return summary.exit_code
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from importer.auth import Credentials
+    from importer.errors import InputError
+    from importer.progress import make_progress
+    from importer.results import ResultsWriter
+    from importer.runner import Runner, events_from_results
+
+    options = _run_options(args, f"retry {args.results_in}")
+    try:
+        events = events_from_results(args.results_in)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{args.results_in}: not a readable results file ({exc})") from None
+    out = args.results or f"{args.results_in}.retry.csv"
+    if Path(out).resolve() == Path(args.results_in).resolve():
+        raise ConfigError("--results must differ from the results file being retried")
+    credentials = Credentials.from_options(args.token_file, args.client_id, args.client_secret, args.refresh_token)
+    with ResultsWriter(out) as writer:
+        summary = Runner(options, credentials, writer, make_progress(args.quiet)).retry(events)
+    print(summary.render())
+    print(f"Results: {out}")
+    return summary.exit_code
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -17,9 +17,13 @@ import pyarrow.compute as pc
 from importer.mapping.spec import PAYLOAD_FIELDS
 
 # HubSpot's documented field order; the state and time come right after the session.
-FIELD_ORDER = ("mediaType", "sessionId", "state", "occurredTimestamp", *[
-    f for f in PAYLOAD_FIELDS if f not in ("mediaType", "sessionId")
-])  # fmt: skip
+FIELD_ORDER = (
+    "mediaType",
+    "sessionId",
+    "state",
+    "occurredTimestamp",
+    *[f for f in PAYLOAD_FIELDS if f not in ("mediaType", "sessionId")],
+)
 INT_FIELDS = frozenset({"occurredTimestamp", *[f for f, k in PAYLOAD_FIELDS.items() if k == "int"]})
 _CONTROL = r"[\x00-\x1f]"
 
@@ -50,10 +54,7 @@ def encode_payloads(events: pa.Table, fields: tuple[str, ...] = FIELD_ORDER) -> 
         col = events.column(name).combine_chunks()
         if col.null_count == n:
             continue
-        if name in INT_FIELDS:
-            literal = pc.cast(col, pa.string())
-        else:
-            literal = json_string(col)
+        literal = pc.cast(col, pa.string()) if name in INT_FIELDS else json_string(col)
         members.append(pc.binary_join_element_wise(pa.scalar(f'"{name}":'), literal, ""))
     if not members:
         return pa.repeat(pa.scalar("{}"), n)

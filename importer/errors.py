@@ -104,9 +104,17 @@ class TransientError(ImporterError):
     exit_code = 3
     transient = True
 
-    def __init__(self, message: str, *, retry_after: float | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        http_status: int | None = None,
+        hint: str | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.retry_after = retry_after
+        self.http_status = http_status
 
 
 class RateLimited(TransientError):

@@ -15,12 +15,15 @@ import pyarrow.compute as pc
 _HASH_KEY = "media-import-key"
 
 
-def hash_keys(columns: list[pa.Array]) -> np.ndarray:
-    """One uint64 per row from the text of several columns (nulls are a value of their own)."""
+def hash_keys(columns: list[pa.Array], salt: str = _HASH_KEY) -> np.ndarray:
+    """One uint64 per row from the text of several columns (nulls are a value of their own).
+
+    ``salt`` is SipHash's 16-byte key: two salts give two independent hashes.
+    """
     parts = [pc.fill_null(pc.cast(c, pa.string()), "\x00") for c in columns]
     joined = pc.binary_join_element_wise(*parts, "\x1f") if len(parts) > 1 else parts[0]
     values = np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
-    return np.asarray(pd.util.hash_array(values, encoding="utf8", hash_key=_HASH_KEY, categorize=False))
+    return np.asarray(pd.util.hash_array(values, encoding="utf8", hash_key=salt, categorize=False))
 
 
 class KeySet:

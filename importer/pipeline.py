@@ -80,7 +80,10 @@ class Pipeline:
                 valid = valid.filter(pa.array(first))
         valid = valid.append_column("payload", encode_payloads(valid))
         invalid = pa.concat_tables(
-            [_invalid_records(mapped.source, invalid_events), _bad_row_records(mapped.source, mapped.bad_rows)]
+            [
+                _invalid_records(mapped.source, invalid_events),
+                _bad_row_records(mapped.source, mapped.bad_rows),
+            ]
         )
         return PreparedBatch(mapped.source, mapped.rows, valid, invalid, mapped.skipped, duplicates)
 

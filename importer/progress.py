@@ -39,8 +39,9 @@ class TqdmProgress:
         from tqdm import tqdm
 
         self.close()
-        self._bar = tqdm(total=total, desc=description, unit=unit, unit_scale=True, file=sys.stderr,
-                         dynamic_ncols=True, leave=False)  # fmt: skip
+        self._bar = tqdm(
+            total=total, desc=description, unit=unit, unit_scale=True, file=sys.stderr, dynamic_ncols=True, leave=False
+        )
 
     def update(self, n: int, **postfix: Any) -> None:
         if self._bar is not None:

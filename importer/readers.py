@@ -158,7 +158,7 @@ def _readable_name(name: str, override: str | None) -> bool:
 def _open_text_bytes(source: SourceFile) -> IO[bytes]:
     try:
         if source.compressed:
-            return gzip.open(source.path, "rb")
+            return gzip.GzipFile(source.path, "rb")  # type: ignore[return-value]
         return open(source.path, "rb")
     except OSError as exc:
         raise InputError(f"{source.path}: cannot open ({exc.strerror or exc})") from None
@@ -302,9 +302,7 @@ def _short(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
 
 
-def iter_batches(
-    source: SourceFile, options: InputOptions, columns: Sequence[str] | None = None
-) -> Iterator[Batch]:
+def iter_batches(source: SourceFile, options: InputOptions, columns: Sequence[str] | None = None) -> Iterator[Batch]:
     """Stream a source as batches holding only ``columns`` (top-level names; all when None)."""
     if source.format == "parquet":
         yield from _parquet_batches(source, options, columns)
@@ -408,9 +406,7 @@ def _json_batches(source: SourceFile, options: InputOptions, columns: Sequence[s
             raise InputError(f"{source.path}: line {line_no}: {_short(exc)}") from None
 
 
-def _parse_json_lines(
-    lines: list[bytes], first_line: int, encoding: str
-) -> tuple[pa.Table, list[int], list[BadRow]]:
+def _parse_json_lines(lines: list[bytes], first_line: int, encoding: str) -> tuple[pa.Table, list[int], list[BadRow]]:
     bad: list[BadRow] = []
     if encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "utf-8-sig"):
         lines = [ln.decode(encoding).encode("utf-8") for ln in lines]

@@ -92,7 +92,9 @@ class Report:
     def render(self) -> str:
         lines = [f"Rows read        {self.rows:>12,}   ({self.files} file{'s' if self.files != 1 else ''})"]
         total = sum(self.events.values())
-        lines.append(f"Valid events     {total:>12,}   " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.events.items())))
+        lines.append(
+            f"Valid events     {total:>12,}   " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.events.items()))
+        )
         lines.append(f"Invalid events   {self.invalid_events:>12,}")
         lines.append(f"Rows skipped     {sum(self.skipped.values()):>12,}")
         for reason, count in self.skipped.most_common():

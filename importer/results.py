@@ -31,6 +31,7 @@ RESULT_SCHEMA = pa.schema(
         pa.field("http_status", pa.int32()),
         pa.field("attempts", pa.int32()),
         pa.field("payload", pa.string()),
+        pa.field("event_key", pa.string()),
     ]
 )
 STATUSES = ("invalid", "failed", "not_sent", "sent", "skipped")
@@ -71,6 +72,7 @@ class ResultsWriter:
         self.counts: dict[str, int] = {}
         self._parquet = self.path.lower().endswith((".parquet", ".pq"))
         try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.chmod(self.path, 0o600)
         except OSError as exc:

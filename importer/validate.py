@@ -84,35 +84,71 @@ def validate_events(events: pa.Table, now_ms: int | None = None) -> pa.Table:
 
     for name in ("sessionId", "mediaType", "state", "occurredTimestamp"):
         errors.add(missing(col[name]), name, None, "required field is missing")
-    errors.add(_not_in(col["mediaType"], MEDIA_TYPES), "mediaType", col["mediaType"],
-               f"not a media type ({', '.join(MEDIA_TYPES)})")  # fmt: skip
+    errors.add(
+        _not_in(col["mediaType"], MEDIA_TYPES),
+        "mediaType",
+        col["mediaType"],
+        f"not a media type ({', '.join(MEDIA_TYPES)})",
+    )
     errors.add(_not_in(col["state"], STATES), "state", col["state"], "not a state (STARTED, VIEWED)")
-    errors.add(_not_in(col["externalPlayContext"], PLAY_CONTEXTS), "externalPlayContext",
-               col["externalPlayContext"], f"not a play context ({', '.join(PLAY_CONTEXTS)})")  # fmt: skip
+    errors.add(
+        _not_in(col["externalPlayContext"], PLAY_CONTEXTS),
+        "externalPlayContext",
+        col["externalPlayContext"],
+        f"not a play context ({', '.join(PLAY_CONTEXTS)})",
+    )
     for name, kind in PAYLOAD_FIELDS.items():
         if kind == "int":
             errors.add(pc.less(col[name], 1), name, col[name], "must be a positive id")
 
-    errors.add(pc.and_(missing(col["contactId"]), missing(col["contactUtk"])), "contactId", None,
-               "no contact: contactId and contactUtk are both empty")  # fmt: skip
-    errors.add(pc.and_(missing(col["mediaBridgeId"]), missing(col["externalId"])), "externalId", None,
-               "no media: mediaBridgeId and externalId are both empty")  # fmt: skip
+    errors.add(
+        pc.and_(missing(col["contactId"]), missing(col["contactUtk"])),
+        "contactId",
+        None,
+        "no contact: contactId and contactUtk are both empty",
+    )
+    errors.add(
+        pc.and_(missing(col["mediaBridgeId"]), missing(col["externalId"])),
+        "externalId",
+        None,
+        "no media: mediaBridgeId and externalId are both empty",
+    )
     no_page_id = missing(col["pageId"])
     half_page = pc.xor(missing(col["pageUrl"]), missing(col["pageName"]))
-    errors.add(pc.and_(no_page_id, half_page), "pageUrl", pc.coalesce(col["pageUrl"], col["pageName"]),
-               "a page outside HubSpot needs both pageUrl and pageName")  # fmt: skip
+    errors.add(
+        pc.and_(no_page_id, half_page),
+        "pageUrl",
+        pc.coalesce(col["pageUrl"], col["pageName"]),
+        "a page outside HubSpot needs both pageUrl and pageName",
+    )
 
     ts = col["occurredTimestamp"]
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     errors.add(pc.less(ts, 1_000_000_000), "occurredTimestamp", ts, "before 1970-01-12: not milliseconds")
-    errors.add(pc.and_(pc.greater_equal(ts, 1_000_000_000), pc.less(ts, 100_000_000_000)),
-               "occurredTimestamp", ts, "looks like seconds, not milliseconds")  # fmt: skip
-    errors.add(pc.and_(pc.greater_equal(ts, 100_000_000_000), pc.less(ts, MIN_TIMESTAMP_MS)),
-               "occurredTimestamp", ts, "before 2000-01-01")  # fmt: skip
-    errors.add(pc.greater(ts, 100_000_000_000_000), "occurredTimestamp", ts,
-               "looks like microseconds or nanoseconds, not milliseconds")  # fmt: skip
-    errors.add(pc.and_(pc.greater(ts, now + _DAY_MS), pc.less_equal(ts, 100_000_000_000_000)),
-               "occurredTimestamp", ts, "more than a day in the future")  # fmt: skip
+    errors.add(
+        pc.and_(pc.greater_equal(ts, 1_000_000_000), pc.less(ts, 100_000_000_000)),
+        "occurredTimestamp",
+        ts,
+        "looks like seconds, not milliseconds",
+    )
+    errors.add(
+        pc.and_(pc.greater_equal(ts, 100_000_000_000), pc.less(ts, MIN_TIMESTAMP_MS)),
+        "occurredTimestamp",
+        ts,
+        "before 2000-01-01",
+    )
+    errors.add(
+        pc.greater(ts, 100_000_000_000_000),
+        "occurredTimestamp",
+        ts,
+        "looks like microseconds or nanoseconds, not milliseconds",
+    )
+    errors.add(
+        pc.and_(pc.greater(ts, now + _DAY_MS), pc.less_equal(ts, 100_000_000_000_000)),
+        "occurredTimestamp",
+        ts,
+        "more than a day in the future",
+    )
 
     for name, arr in errors.columns().items():
         events = events.set_column(events.schema.get_field_index(name), name, arr)

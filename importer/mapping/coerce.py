@@ -77,9 +77,7 @@ def to_int(arr: pa.Array) -> Coerced:
         return out, pc.and_(pc.is_valid(arr), pc.invert(ok))
     text = as_text(arr)
     well_formed = pc.fill_null(pc.match_substring_regex(text, _INT_RE), False)
-    digits = pc.replace_substring_regex(
-        pc.replace_substring_regex(text, r"\.0*$", ""), r"^\+", ""
-    )
+    digits = pc.replace_substring_regex(pc.replace_substring_regex(text, r"\.0*$", ""), r"^\+", "")
     unsigned = pc.replace_substring_regex(pc.replace_substring_regex(digits, "^-", ""), "^0+([0-9])", r"\1")
     length = pc.utf8_length(unsigned)
     fits = pc.or_(

@@ -20,7 +20,7 @@ from importer.mapping.coerce import as_text, to_int
 from importer.mapping.lookups import LoadedLookup
 from importer.mapping.spec import PAYLOAD_FIELDS, Expr, Mapping
 from importer.mapping.values import Frame, Value, condition_mask, evaluate
-from importer.readers import Batch, BadRow, SourceFile
+from importer.readers import BadRow, Batch, SourceFile
 from importer.validate import ERROR_COLUMNS, ErrorColumns
 
 _GROUPS = (("contactId", "contactUtk"), ("mediaBridgeId", "externalId"))
@@ -114,7 +114,9 @@ class Plan:
                 unresolved = pc.and_(unresolved, pc.is_null(columns[member]))
             errors.add(unresolved, name, key, msg)
 
-        parts = [self._rule_events(i, frame, keep, columns, errors, skipped, batch) for i in range(len(self.mapping.events))]
+        parts = [
+            self._rule_events(i, frame, keep, columns, errors, skipped, batch) for i in range(len(self.mapping.events))
+        ]
         events = pa.concat_tables(parts) if parts else EVENT_SCHEMA.empty_table()
         if len(parts) > 1 and events.num_rows:
             order = pc.sort_indices(events, sort_keys=[("_row", "ascending"), ("_rule", "ascending")])

@@ -46,17 +46,38 @@ PLAY_CONTEXTS = ("EMAIL", "EXTERNAL_PAGE")
 VALUE_TYPES = ("string", "int", "float", "bool", "timestamp")
 SOURCE_KEYS = ("column", "const", "coalesce", "template", "hash", "lookup", "param")
 MODIFIER_KEYS = (
-    "type", "map", "case_insensitive", "unmapped", "default", "optional",
-    "lower", "upper", "format", "unit", "timezone",
-)  # fmt: skip
+    "type",
+    "map",
+    "case_insensitive",
+    "unmapped",
+    "default",
+    "optional",
+    "lower",
+    "upper",
+    "format",
+    "unit",
+    "timezone",
+)
 LOOKUP_KEYS = ("match", "get")
 PARAM_KEYS = ("key",)
-TESTS = ("present", "missing", "equals", "not_equals", "in", "not_in", "is_true", "is_false",
-         "gt", "gte", "lt", "lte", "matches")  # fmt: skip
+TESTS = (
+    "present",
+    "missing",
+    "equals",
+    "not_equals",
+    "in",
+    "not_in",
+    "is_true",
+    "is_false",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "matches",
+)
 TEST_ALIASES = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "==": "equals", "!=": "not_equals"}
 SCALES = ("fraction", "percent")
-TOP_KEYS = ("version", "name", "description", "input", "timezone", "lookups", "skip", "fields",
-            "events", "dedupe")  # fmt: skip
+TOP_KEYS = ("version", "name", "description", "input", "timezone", "lookups", "skip", "fields", "events", "dedupe")
 INPUT_KEYS = ("format", "delimiter", "encoding", "quote_char", "escape_char", "batch_rows")
 LOOKUP_TABLE_KEYS = ("path", "key", "normalize", "format", "delimiter", "encoding")
 EVENT_KEYS = ("state", "timestamp", "when", "name")
@@ -215,7 +236,11 @@ class _Checker:
 def _kind(node: Any) -> str:
     if node is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: f"the text '{node}'"}.get(type(node), f"'{node}'")
+    if isinstance(node, dict):
+        return "a mapping"
+    if isinstance(node, list):
+        return "a list"
+    return f"the text '{node}'" if isinstance(node, str) else f"'{node}'"
 
 
 def load_mapping(path: str | Path, lookup_paths: dict[str, str] | None = None) -> Mapping:
@@ -331,9 +356,7 @@ def _parse_input(ck: _Checker, node: Any) -> InputOptions:
     )
 
 
-def _parse_lookups(
-    ck: _Checker, node: Any, base_dir: Path | None, overrides: dict[str, str]
-) -> dict[str, LookupTable]:
+def _parse_lookups(ck: _Checker, node: Any, base_dir: Path | None, overrides: dict[str, str]) -> dict[str, LookupTable]:
     raw = ck.mapping_node("lookups", node) if node != {} else {}
     out: dict[str, LookupTable] = {}
     for name, spec in (raw or {}).items():
@@ -480,7 +503,10 @@ class _ExprParser:
             kw["template"] = str(value)
         elif kind == "lookup":
             if value not in self.lookups:
-                ck.add(f"{path}.lookup", f"no lookup table named '{value}'{_suggest(str(value), sorted(self.lookups))}")
+                ck.add(
+                    f"{path}.lookup",
+                    f"no lookup table named '{value}'{_suggest(str(value), sorted(self.lookups))}",
+                )
             kw["lookup"] = str(value)
             match = self.expr(f"{path}.match", node.get("match")) if "match" in node else None
             if match is None and "match" not in node:
@@ -511,7 +537,10 @@ class _ExprParser:
                 kw[flag] = bool(node[flag])
         unmapped = node.get("unmapped", "keep")
         if unmapped not in ("keep", "null", "skip"):
-            ck.add(f"{path}.unmapped", f"expected keep, null or skip{_suggest(str(unmapped), ['keep', 'null', 'skip'])}")
+            ck.add(
+                f"{path}.unmapped",
+                f"expected keep, null or skip{_suggest(str(unmapped), ['keep', 'null', 'skip'])}",
+            )
         kw["unmapped"] = unmapped
         if "default" in node:
             kw["default"] = node["default"]
@@ -525,7 +554,10 @@ class _ExprParser:
                 ck.add(f"{path}.unit", f"unknown unit '{unit}'{_suggest(unit, TIME_UNITS)}")
             fmt = str(node.get("format", "auto"))
             if fmt not in ("auto", "iso8601", "epoch") and "%" not in fmt:
-                ck.add(f"{path}.format", "expected auto, iso8601, epoch or a strptime pattern like '%d/%m/%Y %H:%M'")
+                ck.add(
+                    f"{path}.format",
+                    "expected auto, iso8601, epoch or a strptime pattern like '%d/%m/%Y %H:%M'",
+                )
             zone = str(node.get("timezone", self.timezone))
             _check_zone(ck, f"{path}.timezone", zone)
             kw["timestamp"] = TimestampFormat(format=fmt, unit=unit, timezone=zone)

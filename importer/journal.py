@@ -1,0 +1,233 @@
+"""The journal: what was sent, in SQLite, so reruns and crashes never send an event twice.
+
+An event's identity is a 128-bit hash of its natural key: the mapping's dedupe
+fields (sessionId + state by default), or the whole payload when dedupe is
+off. It does not depend on file names, so a renamed, moved or re-exported file
+sends nothing twice, and a file that grew sends only its new events. Each
+record also keeps where the event came from (file fingerprint, row, state) and
+a hash of the payload it was sent with.
+
+An event is recorded as ``sent`` only after HubSpot's 2xx, and committed at
+once (WAL, synchronous=NORMAL: a commit survives the process being killed).
+So a crash can re-send at most the events that were in flight.
+
+Tables: ``events`` (sent / failed / not_sent, with the payload of those not
+sent, for re-driving), ``runs`` (history), ``files`` (the manifest of input
+files seen, for incremental runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from importer.errors import ConfigError
+from importer.keyset import hash_keys
+from importer.readers import SourceFile
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    k1 INTEGER NOT NULL,
+    k2 INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    transient INTEGER NOT NULL DEFAULT 0,
+    source TEXT,
+    fingerprint TEXT,
+    row INTEGER,
+    state TEXT,
+    payload_hash INTEGER,
+    http_status INTEGER,
+    error TEXT,
+    attempts INTEGER,
+    payload TEXT,
+    run_id INTEGER,
+    updated_at REAL,
+    PRIMARY KEY (k1, k2)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_status ON events(status) WHERE status != 'sent';
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    command TEXT,
+    summary TEXT,
+    exit_code INTEGER
+);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    size INTEGER,
+    mtime_ns INTEGER,
+    fingerprint TEXT,
+    rows INTEGER,
+    complete INTEGER,
+    run_id INTEGER
+);
+"""
+_KEY_SALT_1 = "journal-key-1..."
+_KEY_SALT_2 = "journal-key-2..."
+
+
+def event_keys(events: pa.Table, dedupe: tuple[str, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent 64-bit hashes of each event's natural key, as int64 (SQLite integers)."""
+    names = list(dedupe) if dedupe else ["payload"]
+    cols = [events.column(n).combine_chunks() for n in names]
+    k1 = hash_keys(cols, salt=_KEY_SALT_1).view(np.int64)
+    k2 = hash_keys(cols, salt=_KEY_SALT_2).view(np.int64)
+    return k1, k2
+
+
+def payload_hash(payload: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "big", signed=True)
+
+
+def fingerprint(source: SourceFile) -> str:
+    """A content fingerprint of a file: its size and a hash of its first MiB."""
+    digest = hashlib.blake2b(digest_size=12)
+    try:
+        with open(source.path, "rb") as fh:
+            digest.update(fh.read(1 << 20))
+    except OSError:
+        pass
+    return f"{source.size}-{digest.hexdigest()}"
+
+
+@dataclass
+class Record:
+    """What the journal keeps for one event."""
+
+    k1: int
+    k2: int
+    status: str
+    source: str
+    fingerprint: str
+    row: int | None
+    state: str | None
+    payload: bytes
+    http_status: int | None = None
+    error: str | None = None
+    attempts: int = 0
+    transient: bool = False
+
+
+class Journal:
+    """The SQLite journal of one state directory."""
+
+    def __init__(self, state_dir: str | Path) -> None:
+        self.dir = Path(state_dir)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.dir, 0o700)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the state directory {self.dir} ({exc.strerror or exc})") from None
+        self.path = self.dir / "journal.sqlite"
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=10000")
+        self.db.executescript(SCHEMA)
+        self.run_id: int | None = None
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- runs -------------------------------------------------------------------------------
+    def start_run(self, command: str) -> int:
+        cur = self.db.execute("INSERT INTO runs(started_at, command) VALUES (?, ?)", (time.time(), command))
+        self.run_id = int(cur.lastrowid or 0)
+        return self.run_id
+
+    def finish_run(self, summary: dict[str, Any], exit_code: int) -> None:
+        self.db.execute(
+            "UPDATE runs SET finished_at=?, summary=?, exit_code=? WHERE id=?",
+            (time.time(), json.dumps(summary), exit_code, self.run_id),
+        )
+
+    def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT id, started_at, finished_at, command, summary, exit_code FROM runs ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        keys = ("id", "started_at", "finished_at", "command", "summary", "exit_code")
+        out = []
+        for row in rows:
+            rec = dict(zip(keys, row, strict=True))
+            rec["summary"] = json.loads(rec["summary"]) if rec["summary"] else None
+            out.append(rec)
+        return out
+
+    # -- events -----------------------------------------------------------------------------
+    def sent_mask(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
+        """Which of these keys are already recorded as sent."""
+        if len(k1) == 0:
+            return np.zeros(0, dtype=bool)
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS probe (i INTEGER PRIMARY KEY, k1 INTEGER, k2 INTEGER)")
+        self.db.execute("DELETE FROM probe")
+        self.db.execute("BEGIN")
+        self.db.executemany(
+            "INSERT INTO probe(i, k1, k2) VALUES (?, ?, ?)",
+            zip(range(len(k1)), k1.tolist(), k2.tolist(), strict=True),
+        )
+        self.db.execute("COMMIT")
+        hits = self.db.execute(
+            "SELECT p.i FROM probe p JOIN events e ON e.k1 = p.k1 AND e.k2 = p.k2 WHERE e.status = 'sent'"
+        ).fetchall()
+        mask = np.zeros(len(k1), dtype=bool)
+        if hits:
+            mask[np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))] = True
+        return mask
+
+    def record(self, rec: Record) -> None:
+        """Record one outcome and commit it. A ``sent`` is never downgraded."""
+        keep_payload = rec.status != "sent"
+        self.db.execute(
+            """INSERT INTO events(k1, k2, status, transient, source, fingerprint, row, state, payload_hash,
+                                  http_status, error, attempts, payload, run_id, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(k1, k2) DO UPDATE SET
+                 status=excluded.status, transient=excluded.transient, source=excluded.source,
+                 fingerprint=excluded.fingerprint, row=excluded.row, state=excluded.state,
+                 payload_hash=excluded.payload_hash, http_status=excluded.http_status,
+                 error=excluded.error, attempts=excluded.attempts, payload=excluded.payload,
+                 run_id=excluded.run_id, updated_at=excluded.updated_at
+               WHERE events.status != 'sent' OR excluded.status = 'sent'""",
+            (
+                rec.k1,
+                rec.k2,
+                rec.status,
+                int(rec.transient),
+                rec.source,
+                rec.fingerprint,
+                rec.row,
+                rec.state,
+                payload_hash(rec.payload),
+                rec.http_status,
+                rec.error,
+                rec.attempts,
+                rec.payload.decode() if keep_payload else None,
+                self.run_id,
+                time.time(),
+            ),
+        )
+
+    def counts(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT status, COUNT(*) FROM events GROUP BY status").fetchall()
+        return {str(s): int(c) for s, c in rows}
+
+    def pending(self, *, include_terminal: bool = False) -> Iterator[tuple[int, int, str, int | None, str | None, str]]:
+        """Events left unsent by earlier runs: (k1, k2, source, row, state, payload)."""
+        where = "status = 'not_sent' OR (status = 'failed' AND transient = 1)"
+        if include_terminal:
+            where += " OR status = 'failed'"
+        yield from self.db.execute(
+            f"SELECT k1, k2, source, row, state, payload FROM events WHERE ({where}) AND payload IS NOT NULL"
+        )
