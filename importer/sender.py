@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -148,16 +149,20 @@ class Sender:
         # One single-connection client per concurrent request, handed out from a queue:
         # httpcore's shared pool scans every connection for every request, which costs
         # more CPU than the request itself at high concurrency.
+        tls = ssl.create_default_context()  # loading CA certificates once, not per client
+
         def make_client(connections: int) -> httpx.AsyncClient:
             return httpx.AsyncClient(
                 base_url=self.base_url,
                 transport=transport,
+                verify=tls,
                 timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
                 limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
                 headers={"User-Agent": "media-import/0.1", "Content-Type": "application/json"},
             )
 
         self.client = make_client(2)  # OAuth refreshes and one-off calls
+        self._urls: dict[str, httpx.URL] = {}  # absolute URLs, parsed once: httpx re-parses relative ones
         self._all_clients = [make_client(1) for _ in range(concurrency)]
         self._clients: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
         for client in self._all_clients:
@@ -176,7 +181,8 @@ class Sender:
         self.stats.requests += 1
         self.stats.in_flight += 1
         try:
-            response = await client.post(path, content=content, headers={"Authorization": f"Bearer {token}"})
+            url = self._urls.get(path) or self._urls.setdefault(path, httpx.URL(self.base_url + path))
+            response = await client.post(url, content=content, headers={"Authorization": f"Bearer {token}"})
         except httpx.TimeoutException as exc:
             raise NetworkError(f"timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
