@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import traceback
 from collections.abc import Sequence
@@ -381,9 +382,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.exit_code in (EXIT_OK, EXIT_ROWS) else summary.exit_code
 
 
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_RedactingFormatter("media-import: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("media_import")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.ERROR if quiet else logging.WARNING)
+    logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _setup_logging(args.quiet)
     try:
         code: int = args.func(args)
         return code

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from importer.errors import ConfigError
+from importer.errors import ConfigError, LockedError
 from importer.keyset import hash_keys
 from importer.readers import SourceFile
 
@@ -231,3 +231,61 @@ class Journal:
         yield from self.db.execute(
             f"SELECT k1, k2, source, row, state, payload FROM events WHERE ({where}) AND payload IS NOT NULL"
         )
+
+
+class StateLock:
+    """One run per state directory: a lock file holding the owner's pid.
+
+    ``O_EXCL`` creation makes taking it atomic; a lock whose process is gone
+    (a crash, a kill -9) is stale and taken over, with a warning.
+    """
+
+    def __init__(self, state_dir: str | Path) -> None:
+        self.path = Path(state_dir) / "lock"
+        self.took_over_from: int | None = None
+
+    def acquire(self) -> StateLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is not None and _alive(owner) and owner != os.getpid():
+                    raise LockedError(
+                        f"another media-import run (pid {owner}) is using the state directory {self.path.parent}",
+                        hint="wait for it to finish; if no such process exists, delete the lock file",
+                    ) from None
+                self.took_over_from = owner
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            return self
+        raise LockedError(f"cannot take the lock {self.path}", hint="another run took it at the same moment")
+
+    def release(self) -> None:
+        if self._owner() == os.getpid():
+            self.path.unlink(missing_ok=True)
+
+    def _owner(self) -> int | None:
+        try:
+            return int(self.path.read_text().strip() or "0") or None
+        except (OSError, ValueError):
+            return None
+
+    def __enter__(self) -> StateLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

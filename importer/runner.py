@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import os
 import signal
@@ -29,7 +30,7 @@ import pyarrow.compute as pc
 
 from importer.auth import Credentials
 from importer.errors import ImporterError, Interrupted, TerminalError, redact
-from importer.journal import Journal, Record, event_keys, fingerprint
+from importer.journal import Journal, Record, StateLock, event_keys, fingerprint
 from importer.pacing import DailyQuota, Rate, RateLimiter, format_duration
 from importer.pipeline import Pipeline, PreparedBatch
 from importer.progress import NullProgress, Progress
@@ -37,6 +38,7 @@ from importer.results import ResultsWriter, results_table
 from importer.sender import Outcome, RetryPolicy, Sender
 
 EXIT_OK, EXIT_ROWS, EXIT_STOPPED = 0, 1, 3
+log = logging.getLogger("media_import")
 
 
 @dataclass
@@ -159,12 +161,18 @@ class Runner:
 
     # -- the run -------------------------------------------------------------------------------
     def _execute(self, source: AsyncIterator[list[Event]]) -> RunSummary:
-        self.journal.start_run(self.options.command)
+        lock = StateLock(self.options.state_dir).acquire()
+        if lock.took_over_from is not None:
+            log.warning("took over a stale lock of pid %s (that run ended without cleaning up)", lock.took_over_from)
         try:
-            asyncio.run(self._main(source))
+            self.journal.start_run(self.options.command)
+            try:
+                asyncio.run(self._main(source))
+            finally:
+                self._flush_results()
+                self._finish()
         finally:
-            self._flush_results()
-            self._finish()
+            lock.release()
         return self.summary
 
     async def _main(self, source: AsyncIterator[list[Event]]) -> None:
