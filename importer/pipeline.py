@@ -106,7 +106,7 @@ def _bad_row_records(source: SourceFile, bad_rows: list[BadRow]) -> pa.Table:
     n = len(bad_rows)
     return results_table(
         source_file=source.path,
-        row_number=pa.array([b.line if source.format == "jsonl" else None for b in bad_rows], pa.int64()),
+        row_number=pa.array([b.row for b in bad_rows], pa.int64()),
         status=pa.repeat(pa.scalar("invalid"), n),
         field=pa.nulls(n, pa.string()),
         value=pa.array([b.raw for b in bad_rows], pa.string()),

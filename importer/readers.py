@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
@@ -79,11 +80,12 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class BadRow:
-    """A row the parser rejected; ``line`` is the physical line where known."""
+    """A row the parser rejected; ``line`` is the physical line and ``row`` the data row, where known."""
 
     line: int | None
     reason: str
     raw: str
+    row: int | None = None
 
 
 @dataclass
@@ -253,22 +255,24 @@ def _csv_header(source: SourceFile, text: str, options: InputOptions) -> list[st
 
 
 def _json_columns(source: SourceFile, text: str) -> list[str]:
+    # A broken line here is left to the row-level path (a results record); only a file
+    # whose first lines hold no JSON object at all is unreadable.
     keys: dict[str, None] = {}
+    first_problem = ""
     for number, line in enumerate(text.splitlines()[:100], start=1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            # The sniffed block may end mid-line; only a complete line is an error.
-            if number == len(text.splitlines()) and not text.endswith("\n"):
-                break
-            raise InputError(f"{source.path}: line {number}: not valid JSON ({exc.msg})") from None
+            first_problem = first_problem or f"line {number}: not valid JSON ({exc.msg})"
+            continue
         if not isinstance(obj, dict):
-            raise InputError(f"{source.path}: line {number}: expected a JSON object per line")
+            first_problem = first_problem or f"line {number}: expected a JSON object per line"
+            continue
         keys.update(dict.fromkeys(obj))
     if not keys:
-        raise InputError(f"{source.path}: no JSON objects in the first lines")
+        raise InputError(f"{source.path}: {first_problem or 'no JSON object in the first lines'}")
     return list(keys)
 
 
@@ -316,6 +320,18 @@ def _numbered(first: int, n: int) -> pa.Int64Array:
     return pa.array(range(first, first + n), type=pa.int64())
 
 
+def _number_around(first: int, n: int, bad: list[BadRow]) -> tuple[pa.Int64Array, int]:
+    """Row numbers for ``n`` parsed rows from ``first`` on, leaving the rejected rows their places.
+
+    Returns the numbers and the first number of the next batch.
+    """
+    slots = np.array(sorted({b.row for b in bad if b.row is not None and b.row >= first}), dtype=np.int64)
+    seq = np.arange(first, first + n + len(slots), dtype=np.int64)
+    good = seq[~np.isin(seq, slots)][:n]
+    last = max(int(good[-1]) if n else first - 1, int(slots[-1]) if len(slots) else first - 1)
+    return pa.array(good, pa.int64()), last + 1
+
+
 def _parquet_batches(source: SourceFile, options: InputOptions, columns: Sequence[str] | None) -> Iterator[Batch]:
     pf = _parquet_file(source)
     row = 1
@@ -334,17 +350,24 @@ def _csv_batches(source: SourceFile, options: InputOptions, columns: Sequence[st
     bad: list[BadRow] = []
 
     def on_invalid(row: Any) -> str:
+        line = row.number
         bad.append(
             BadRow(
-                row.number,
+                line,
                 f"expected {row.expected_columns} fields, found {row.actual_columns}",
                 str(row.text)[:500],
+                row=line - 1 if line else None,  # the header is line 1
             )
         )
         return "skip"
 
+    # The header is read here (names trimmed) and skipped by pyarrow, so " session_id" is session_id.
     read_opts = pacsv.ReadOptions(
-        use_threads=False, block_size=_CSV_BLOCK_BYTES, encoding=options.encoding.replace("-sig", "")
+        use_threads=False,
+        block_size=_CSV_BLOCK_BYTES,
+        encoding=options.encoding.replace("-sig", ""),
+        column_names=header,
+        skip_rows=1,
     )
     parse_opts = pacsv.ParseOptions(
         delimiter=_delimiter(source, options),
@@ -361,6 +384,7 @@ def _csv_batches(source: SourceFile, options: InputOptions, columns: Sequence[st
     )
     stream: Any = None
     row = 1
+    pending_rows = 0
     try:
         stream = pa.input_stream(source.path, compression="gzip" if source.compressed else None)
         reader = pacsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts, convert_options=convert_opts)
@@ -371,15 +395,16 @@ def _csv_batches(source: SourceFile, options: InputOptions, columns: Sequence[st
             pending_rows += rb.num_rows
             if pending_rows >= options.batch_rows:
                 table = pa.Table.from_batches(pending)
-                yield Batch(source, table, _numbered(row, table.num_rows), bad[:])
+                numbers, row = _number_around(row, table.num_rows, bad)
+                yield Batch(source, table, numbers, bad[:])
                 bad.clear()
-                row += table.num_rows
                 pending, pending_rows = [], 0
         if pending or bad:
             table = pa.Table.from_batches(pending, schema=reader.schema)
-            yield Batch(source, table, _numbered(row, table.num_rows), bad[:])
+            numbers, row = _number_around(row, table.num_rows, bad)
+            yield Batch(source, table, numbers, bad[:])
     except (pa.ArrowException, OSError, EOFError, zlib.error) as exc:
-        raise InputError(f"{source.path}: after data row {row - 1}: {_short(exc)}") from None
+        raise InputError(f"{source.path}: after data row {row - 1 + pending_rows}: {_short(exc)}") from None
     finally:
         if stream is not None:
             stream.close()
@@ -403,7 +428,7 @@ def _json_batches(source: SourceFile, options: InputOptions, columns: Sequence[s
                     table = _select(table, columns)
                 yield Batch(source, table, pa.array(numbers, type=pa.int64()), bad)
         except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"{source.path}: line {line_no}: {_short(exc)}") from None
+            raise InputError(f"{source.path}: after line {line_no}: {_short(exc)}") from None
 
 
 def _parse_json_lines(lines: list[bytes], first_line: int, encoding: str) -> tuple[pa.Table, list[int], list[BadRow]]:
@@ -417,7 +442,7 @@ def _parse_json_lines(lines: list[bytes], first_line: int, encoding: str) -> tup
         return pa.table({}), [], bad
     try:
         body = b"\n".join(lines[n - first_line].rstrip(b"\r\n") for n in numbers)
-        return pajson.read_json(io.BytesIO(body)), numbers, bad
+        return _read_json_text(body), numbers, bad
     except pa.ArrowInvalid:
         pass
     # Slow path, only for chunks with a broken line: find the bad lines, parse the rest.
@@ -428,21 +453,53 @@ def _parse_json_lines(lines: list[bytes], first_line: int, encoding: str) -> tup
         try:
             obj = json.loads(ln)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            bad.append(BadRow(number, f"not valid JSON ({getattr(exc, 'msg', exc)})", _raw(ln)))
+            bad.append(BadRow(number, f"not valid JSON ({getattr(exc, 'msg', exc)})", _raw(ln), row=number))
             continue
         if not isinstance(obj, dict):
-            bad.append(BadRow(number, "not a JSON object", _raw(ln)))
+            bad.append(BadRow(number, "not a JSON object", _raw(ln), row=number))
             continue
         good.append(ln.rstrip(b"\r\n"))
         good_numbers.append(number)
     if not good:
         return pa.table({}), [], bad
     try:
-        return pajson.read_json(io.BytesIO(b"\n".join(good))), good_numbers, bad
+        return _read_json_text(b"\n".join(good)), good_numbers, bad
     except pa.ArrowInvalid:
-        # Mixed types across lines (a field that is a number here, an object there):
-        # let Python objects carry the chunk.
-        return pa.Table.from_pylist([json.loads(g) for g in good]), good_numbers, bad
+        return _mixed_json(good), good_numbers, bad
+
+
+def _read_json_text(body: bytes) -> pa.Table:
+    """Parse JSON Lines with pyarrow, keeping text that looks like a date as text.
+
+    pyarrow infers ISO-looking strings as zone-less timestamps (already shifted to
+    UTC), which would lose the offset and the original text: such top-level fields
+    are read again as strings, and the mapping's timestamp rules parse them.
+    """
+    table = pajson.read_json(io.BytesIO(body))
+    stamped = [f.name for f in table.schema if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)]
+    if not stamped:
+        return table
+    schema = pa.schema([(name, pa.string()) for name in stamped])
+    parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+    return pajson.read_json(io.BytesIO(body), parse_options=parse)
+
+
+def _mixed_json(lines: list[bytes]) -> pa.Table:
+    """The rare chunk whose fields change type between lines (a number here, text there).
+
+    Each field is built on its own; a field that mixes types is kept as JSON text.
+    """
+    objects = [json.loads(g) for g in lines]
+    names = list(dict.fromkeys(k for obj in objects for k in obj))
+    columns = []
+    for name in names:
+        values = [obj.get(name) for obj in objects]
+        try:
+            columns.append(pa.array(values))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            text = [v if v is None or isinstance(v, str) else json.dumps(v) for v in values]
+            columns.append(pa.array(text, pa.string()))
+    return pa.table(columns, names=names)
 
 
 def _raw(line: bytes) -> str:

@@ -96,7 +96,7 @@ def to_float(arr: pa.Array) -> Coerced:
     if pa.types.is_null(arr.type):
         return pa.nulls(n, pa.float64()), no_errors(n)
     if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
-        return pc.cast(arr, pa.float64()), no_errors(n)
+        return pc.cast(arr, pa.float64(), safe=False), no_errors(n)
     if pa.types.is_boolean(arr.type):
         return pc.cast(arr, pa.float64()), no_errors(n)
     text = as_text(arr)
@@ -176,6 +176,11 @@ def to_epoch_ms(arr: pa.Array, fmt: TimestampFormat) -> Coerced:
 
 
 def _from_epoch(arr: pa.Array, fmt: TimestampFormat) -> Coerced:
+    # Whole numbers stay in int64 arithmetic: a nanosecond epoch does not fit a float exactly.
+    if not pa.types.is_floating(arr.type):
+        ints, int_bad = to_int(arr)
+        if not pc.any(int_bad).as_py():
+            return _int_epoch_ms(ints, fmt.unit), int_bad
     values, bad = to_float(arr)
     np_values = values.to_numpy(zero_copy_only=False)
     ms = _epoch_ms(np_values, fmt.unit)
@@ -183,6 +188,24 @@ def _from_epoch(arr: pa.Array, fmt: TimestampFormat) -> Coerced:
     out = pa.array(np.where(finite, np.floor(np.nan_to_num(ms)), 0).astype(np.int64), mask=~finite)
     present_bad = pc.and_(pc.is_valid(values), pa.array(~finite))
     return out, pc.or_(bad, present_bad)
+
+
+def _int_epoch_ms(ints: pa.Array, unit: str) -> pa.Array:
+    values = np.asarray(pc.fill_null(ints, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    if unit == "auto":
+        mag = np.abs(values)
+        unit_index = np.select([mag < 10**11, mag < 10**14, mag < 10**17], [0, 1, 2], 3)
+    else:
+        unit_index = np.full(len(values), ("s", "ms", "us", "ns").index(unit))
+    with np.errstate(over="ignore"):
+        ms = np.select(
+            [unit_index == 0, unit_index == 1, unit_index == 2],
+            [values * 1000, values, np.floor_divide(values, 1000)],
+            np.floor_divide(values, 1_000_000),
+        )
+    overflow = (unit_index == 0) & (np.abs(values) > 9_000_000_000_000_000)
+    valid = np.asarray(pc.is_valid(ints).to_numpy(zero_copy_only=False), dtype=bool) & ~overflow
+    return pa.array(ms, pa.int64(), mask=~valid)
 
 
 def _from_text(text: pa.Array, fmt: TimestampFormat) -> Coerced:
@@ -202,10 +225,16 @@ def _from_text(text: pa.Array, fmt: TimestampFormat) -> Coerced:
     if naive.any():
         parsed = pd.to_datetime(series[naive], format="ISO8601", errors="coerce")
         if getattr(parsed.dt, "tz", None) is None:
-            parsed = parsed.dt.tz_localize(ZoneInfo(fmt.timezone), ambiguous="NaT", nonexistent="shift_forward")
+            parsed = _localize(parsed, fmt.timezone)
         result[naive] = _ns_to_ms(parsed)
     missing = result == np.iinfo(np.int64).min
     return pa.array(result, mask=missing), pa.array(present & missing)
+
+
+def _localize(parsed: pd.Series, zone: str) -> pd.Series:
+    """Naive times in ``zone``: a repeated DST hour takes the earlier instant, a skipped one moves forward."""
+    earliest = np.ones(len(parsed), dtype=bool)
+    return parsed.dt.tz_localize(ZoneInfo(zone), ambiguous=earliest, nonexistent="shift_forward")
 
 
 def _ns_to_ms(parsed: pd.Series) -> np.ndarray:
@@ -219,7 +248,7 @@ def _from_strptime(text: pa.Array, fmt: TimestampFormat) -> Coerced:
     series = pd.Series(text.to_pandas(), dtype=object)
     parsed = pd.to_datetime(series, format=fmt.format, errors="coerce", utc="%z" in fmt.format)
     if getattr(parsed.dt, "tz", None) is None:
-        parsed = parsed.dt.tz_localize(ZoneInfo(fmt.timezone), ambiguous="NaT", nonexistent="shift_forward")
+        parsed = _localize(parsed, fmt.timezone)
     result = _ns_to_ms(parsed)
     missing = result == np.iinfo(np.int64).min
     return pa.array(result, mask=missing), pa.array(present & missing)

@@ -208,6 +208,8 @@ class Mapping:
 
 
 def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    if not choices:
+        return " (none are defined)"
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else f" (expected one of: {', '.join(choices)})"
 
@@ -559,7 +561,8 @@ class _ExprParser:
                     "expected auto, iso8601, epoch or a strptime pattern like '%d/%m/%Y %H:%M'",
                 )
             zone = str(node.get("timezone", self.timezone))
-            _check_zone(ck, f"{path}.timezone", zone)
+            if "timezone" in node:  # the top-level zone is checked (and reported) once, at 'timezone'
+                _check_zone(ck, f"{path}.timezone", zone)
             kw["timestamp"] = TimestampFormat(format=fmt, unit=unit, timezone=zone)
 
     def condition(self, path: str, node: Any) -> Condition | None:

@@ -232,7 +232,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             # Not possible off the main thread or on Windows: Ctrl-C then ends asyncio.run instead.
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, stop.set)
-        await serve(config, stop.wait(), on_ready, access_log if args.log_requests else None)
+        await serve(config, stop, on_ready, access_log if args.log_requests else None)
 
     try:
         asyncio.run(main())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from types import TracebackType
 
 from importer.simulator.app import SimulatorApp
@@ -18,18 +18,18 @@ _START_TIMEOUT_S = 10.0
 
 async def serve(
     config: SimulatorConfig,
-    until: Awaitable[object],
+    until: asyncio.Event,
     on_ready: Callable[[str], None] | None = None,
     access_log: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve on the current event loop until ``until`` completes, then close every connection."""
+    """Serve on the current event loop until ``until`` is set, then close every connection."""
     app = SimulatorApp(config, access_log=access_log)
     http = HttpServer(app.handle)
     try:
         port = await http.start(config.host, config.port)
         if on_ready is not None:
             on_ready(f"http://{config.host}:{port}")
-        await until
+        await until.wait()
     finally:
         await http.close()
         app.close()
@@ -91,7 +91,7 @@ class Simulator:
             self._loop = loop
             self._stop = asyncio.Event()
             try:
-                loop.run_until_complete(serve(self.config, self._stop.wait(), on_ready))
+                loop.run_until_complete(serve(self.config, self._stop, on_ready))
             except BaseException as exc:  # reported to start(); the thread must not die silently
                 failure.append(exc)
             finally:
