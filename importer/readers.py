@@ -179,7 +179,8 @@ def _sniff(source: SourceFile) -> bytes:
 
 
 def _decode(source: SourceFile, data: bytes, encoding: str) -> str:
-    if b"\x00" in data:
+    wide = encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32", "utf16", "utf32"))
+    if b"\x00" in data and not wide:
         raise InputError(
             f"{source.path}: binary content, not {source.format.upper()} text",
             hint="check the file and its extension; Parquet files must end in .parquet",
@@ -230,11 +231,14 @@ def _csv_header(source: SourceFile, text: str, options: InputOptions) -> list[st
     )
     try:
         header = next(reader)
-        first_row = next(reader, None)
+        # Blank lines or rows of empty cells may come first; any row with a value is data.
+        has_data = any(any(cell.strip() for cell in row) for row in reader)
     except csv.Error as exc:
-        raise InputError(f"{source.path}: line 1: cannot parse the header ({exc})") from None
+        if "header" not in locals():
+            raise InputError(f"{source.path}: line 1: cannot parse the header ({exc})") from None
+        has_data = True  # the sniffed block may end inside a quoted value
     names = [h.strip() for h in header]
-    if first_row is None or not any(cell.strip() for cell in first_row):
+    if not has_data:
         raise InputError(
             f"{source.path}: has a header but no data rows",
             hint="remove the file from the inputs, or check the export",
@@ -381,6 +385,7 @@ def _csv_batches(source: SourceFile, options: InputOptions, columns: Sequence[st
         column_types={c: pa.string() for c in wanted},
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
+        include_missing_columns=True,  # optional columns; required ones were checked up front
     )
     stream: Any = None
     row = 1
@@ -404,7 +409,9 @@ def _csv_batches(source: SourceFile, options: InputOptions, columns: Sequence[st
             numbers, row = _number_around(row, table.num_rows, bad)
             yield Batch(source, table, numbers, bad[:])
     except (pa.ArrowException, OSError, EOFError, zlib.error) as exc:
-        raise InputError(f"{source.path}: after data row {row - 1 + pending_rows}: {_short(exc)}") from None
+        done = row - 1 + pending_rows
+        where = f"after data row {done}: " if done else ""
+        raise InputError(f"{source.path}: {where}{_short(exc)}") from None
     finally:
         if stream is not None:
             stream.close()
@@ -428,7 +435,8 @@ def _json_batches(source: SourceFile, options: InputOptions, columns: Sequence[s
                     table = _select(table, columns)
                 yield Batch(source, table, pa.array(numbers, type=pa.int64()), bad)
         except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"{source.path}: after line {line_no}: {_short(exc)}") from None
+            where = f"after line {line_no}: " if line_no else ""
+            raise InputError(f"{source.path}: {where}{_short(exc)}") from None
 
 
 def _parse_json_lines(lines: list[bytes], first_line: int, encoding: str) -> tuple[pa.Table, list[int], list[BadRow]]:

@@ -80,9 +80,11 @@ def to_int(arr: pa.Array) -> Coerced:
     digits = pc.replace_substring_regex(pc.replace_substring_regex(text, r"\.0*$", ""), r"^\+", "")
     unsigned = pc.replace_substring_regex(pc.replace_substring_regex(digits, "^-", ""), "^0+([0-9])", r"\1")
     length = pc.utf8_length(unsigned)
+    negative = pc.starts_with(digits, "-")
+    limit = pc.if_else(negative, str(INT64_MAX + 1), str(INT64_MAX))  # int64 reaches -2**63
     fits = pc.or_(
         pc.less(length, 19),
-        pc.and_(pc.equal(length, 19), pc.less_equal(unsigned, str(INT64_MAX))),
+        pc.and_(pc.equal(length, 19), pc.less_equal(unsigned, limit)),
     )
     ok = pc.and_(well_formed, pc.fill_null(fits, False))
     out = pc.cast(pc.if_else(ok, digits, None), pa.int64())

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from importer.errors import InputError
 from importer.mapping.coerce import as_text, to_int
 from importer.mapping.lookups import LoadedLookup
-from importer.mapping.spec import PAYLOAD_FIELDS, Expr, Mapping
+from importer.mapping.spec import PAYLOAD_FIELDS, STATES, Expr, Mapping
 from importer.mapping.values import Frame, Value, condition_mask, evaluate
 from importer.readers import BadRow, Batch, SourceFile
 from importer.validate import ERROR_COLUMNS, ErrorColumns
@@ -78,7 +78,7 @@ class Plan:
             delimiter_hint = " The header is one column: is input.delimiter right?"
         raise InputError(
             f"{source.path}: missing column(s) {', '.join(missing)} used by the mapping",
-            hint=" ".join(hints) + delimiter_hint + f" Available: {', '.join(available)}",
+            hint=" ".join(h for h in [*hints, delimiter_hint.strip(), f"Available: {', '.join(available)}"] if h),
         )
 
     def apply(self, batch: Batch) -> MappedBatch:
@@ -150,7 +150,9 @@ class Plan:
         if isinstance(rule.state, Expr):
             state_value = evaluate(rule.state, frame)
             state = pc.utf8_upper(as_text(state_value.values))
-            unmapped = mask & ~_np(pc.is_valid(state))
+            known = pc.is_in(state, value_set=pa.array(STATES))
+            state = pc.if_else(known, state, pa.scalar(None, pa.string()))
+            unmapped = mask & ~_np(known)
             if unmapped.any():
                 skipped[f"events[{index}] {rule.name}: state not mapped"] += int(unmapped.sum())
             mask &= ~unmapped

@@ -408,6 +408,8 @@ def _parse_events(ck: _Checker, parser: _ExprParser, node: Any) -> list[EventRul
             if state not in STATES:
                 ck.add(f"{path}.state", f"unknown state '{state_node}'{_suggest(state, STATES)}")
         elif isinstance(state_node, dict):
+            # A row whose value is not in the state map gives no event (skipped and counted).
+            state_node = {"unmapped": "skip", **state_node}
             state = parser.expr(f"{path}.state", state_node)
             if state is not None and state.value_map is None:
                 ck.add(f"{path}.state", "a state taken from a column needs a 'map' to STARTED / VIEWED")

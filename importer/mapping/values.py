@@ -107,9 +107,14 @@ def _source(expr: Expr, frame: Frame) -> Value:
         assert expr.template is not None
         return Value(_template(expr.template, frame))
     if expr.kind == "hash":
-        parts = [pc.fill_null(as_text(evaluate(item, frame).values), "") for item in expr.items]
+        texts = [as_text(evaluate(item, frame).values) for item in expr.items]
+        parts = [pc.fill_null(t, "") for t in texts]
         joined = pc.binary_join_element_wise(*parts, "\x1f") if len(parts) > 1 else parts[0]
-        return Value(stable_hash_hex(joined))
+        # Nothing to hash is no id: rows with every part empty must not share one.
+        any_part = texts[0].is_valid()
+        for t in texts[1:]:
+            any_part = pc.or_(any_part, t.is_valid())
+        return Value(pc.if_else(any_part, stable_hash_hex(joined), pa.scalar(None, pa.string())))
     if expr.kind == "lookup":
         return _lookup(expr, frame)
     if expr.kind == "param":
@@ -276,10 +281,10 @@ def _test(cond: Condition, frame: Frame) -> pa.Array:
     if test == "equals":
         return pc.equal(text, str(arg))
     if test == "not_equals":
-        return pc.fill_null(pc.not_equal(text, str(arg)), True)
+        return pc.not_equal(text, str(arg))  # null (so false) for a missing value
     if test in ("in", "not_in"):
         hit = pc.is_in(text, value_set=pa.array([str(a) for a in arg], pa.string()))
-        return hit if test == "in" else pc.invert(hit)
+        return hit if test == "in" else pc.and_(pc.invert(hit), pc.is_valid(text))
     if test == "matches":
         return pc.match_substring_regex(text, str(arg))
     raise AssertionError(f"unknown test {test}")

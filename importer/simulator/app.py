@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -123,7 +124,7 @@ class SimulatorApp:
         storm_left = self.faults.storm_left_s()
         if storm_left:
             self.stats.faults[f.STORM] += 1
-            return self._too_many("TEN_SECONDLY_ROLLING", retry_after=max(1, round(storm_left + 0.5)))
+            return self._too_many("TEN_SECONDLY_ROLLING", retry_after=max(1, math.ceil(storm_left)))
         policy = self.limiter.acquire()
         if policy is not None:
             return self._too_many(policy)

@@ -64,6 +64,14 @@ class SimulatorConfig:
     contacts: dict[str, int] = field(default_factory=dict)  # email -> contact id
     record_path: str | None = None  # JSON Lines copy of every accepted event
 
+    def __post_init__(self) -> None:
+        # Forgiving about containers (a set or list of scopes, a mixed-case email); strict about values.
+        self.tokens = {
+            token: scopes if scopes is None or isinstance(scopes, frozenset) else frozenset(scopes)
+            for token, scopes in self.tokens.items()
+        }
+        self.contacts = normalize_contacts(self.contacts.items())
+
     def problems(self) -> list[str]:
         """Every reason this configuration is unusable, all at once."""
         out: list[str] = []

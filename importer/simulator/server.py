@@ -36,11 +36,14 @@ async def serve(
 
 
 class Simulator:
-    """The simulator on a free loopback port, served from a daemon thread.
+    """The simulator on a free loopback port, served from a daemon thread::
 
-    >>> with Simulator(SimulatorConfig(burst=10)) as sim:
-    ...     httpx.post(sim.url + "/media-bridge/v1/events/media-played", ...)
-    ...     sim.client.stats()
+        with Simulator(SimulatorConfig(burst=10)) as sim:
+            httpx.post(sim.url + "/media-bridge/v1/events/media-played", headers=..., json=...)
+            sim.client.stats()
+
+    ``config`` is the starting configuration; ``sim.client.configure`` changes the running server
+    (``sim.config`` and ``sim.token`` keep describing the start).
     """
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:

@@ -1,0 +1,176 @@
+"""Property tests: id coercion, timestamp parsing and JSON encoding over generated values."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pyarrow as pa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from importer.encode import encode_payloads, json_string
+from importer.mapping.coerce import TimestampFormat, to_epoch_ms, to_int
+from importer.mapping.plan import EVENT_SCHEMA
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+INT64_MAX = 2**63 - 1
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+int64s = st.integers(min_value=-INT64_MAX, max_value=INT64_MAX)
+exact_float_ints = st.integers(min_value=-(2**53), max_value=2**53)
+
+
+def coerce(values: list, type_: pa.DataType | None = None) -> tuple[list, list]:
+    out, bad = to_int(pa.array(values, type_))
+    return out.to_pylist(), bad.to_pylist()
+
+
+@FAST
+@given(st.lists(int64s, min_size=1, max_size=40))
+def test_to_int_keeps_ints(values: list[int]) -> None:
+    assert coerce(values, pa.int64()) == (values, [False] * len(values))
+
+
+@FAST
+@given(st.lists(int64s, min_size=1, max_size=40))
+def test_to_int_reads_the_text_forms_of_ints(values: list[int]) -> None:
+    texts = [str(v) for v in values] + [f"{v}.0" for v in values] + [f"  {v} " for v in values]
+    assert coerce(texts) == (values * 3, [False] * len(texts))
+
+
+@FAST
+@given(st.lists(exact_float_ints, min_size=1, max_size=40))
+def test_to_int_reads_int_valued_floats_and_their_text(values: list[int]) -> None:
+    floats = [float(v) for v in values]
+    assert coerce(floats, pa.float64()) == (values, [False] * len(values))
+    assert coerce([str(f) for f in floats]) == (values, [False] * len(values))
+
+
+def test_to_int_reads_the_smallest_int64_text() -> None:
+    assert coerce(["-9223372036854775808"]) == ([-(2**63)], [False])
+
+
+non_integral_floats = st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: not f.is_integer())
+out_of_range = st.one_of(st.integers(min_value=INT64_MAX + 1), st.integers(max_value=-(2**63) - 1))
+wordy = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1).filter(
+    lambda s: any(c.isalpha() or c in "/:,_*" for c in s)
+)
+
+
+@FAST
+@given(st.lists(non_integral_floats, min_size=1, max_size=30))
+def test_to_int_flags_fractions(values: list[float]) -> None:
+    assert coerce(values, pa.float64()) == ([None] * len(values), [True] * len(values))
+    texts = [repr(v) for v in values]
+    assert coerce(texts) == ([None] * len(texts), [True] * len(texts))
+
+
+@FAST
+@given(st.lists(st.one_of(out_of_range.map(str), wordy), min_size=1, max_size=30))
+def test_to_int_flags_text_that_is_no_int64(values: list[str]) -> None:
+    assert coerce(values) == ([None] * len(values), [True] * len(values))
+
+
+@FAST
+@given(st.lists(st.sampled_from([None, "", "   "]), min_size=1, max_size=10))
+def test_to_int_empty_is_null_not_an_error(values: list[str | None]) -> None:
+    assert coerce(values, pa.string()) == ([None] * len(values), [False] * len(values))
+
+
+offsets = st.integers(min_value=-12 * 4, max_value=14 * 4).map(lambda q: timezone(timedelta(minutes=15 * q)))
+moments = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=offsets)
+
+
+def iso(dt: datetime, sep: str, spec: str, zulu: bool) -> str:
+    text = dt.isoformat(sep=sep, timespec=spec)
+    return text[:-6] + "Z" if zulu and text.endswith("+00:00") else text
+
+
+@FAST
+@given(
+    st.lists(
+        st.tuples(
+            moments,
+            st.sampled_from(["T", " "]),
+            st.sampled_from(["seconds", "milliseconds", "microseconds", "auto"]),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_iso_timestamps_with_offsets_are_exact(items: list[tuple[datetime, str, str, bool]]) -> None:
+    texts = [iso(*item) for item in items]
+    expected = []
+    for dt, _, spec, _ in items:
+        shown = dt.replace(microsecond=0) if spec == "seconds" else dt
+        expected.append((shown - EPOCH) // timedelta(milliseconds=1))
+    # The mapping's zone must not matter for values that carry an offset.
+    out, bad = to_epoch_ms(pa.array(texts), TimestampFormat(timezone="Asia/Kolkata"))
+    assert out.to_pylist() == expected
+    assert bad.to_pylist() == [False] * len(texts)
+
+
+@FAST
+@given(st.lists(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1)), min_size=1, max_size=30))
+def test_naive_iso_timestamps_in_utc_are_exact(values: list[datetime]) -> None:
+    texts = [v.isoformat() for v in values]
+    expected = [(v.replace(tzinfo=UTC) - EPOCH) // timedelta(milliseconds=1) for v in values]
+    out, bad = to_epoch_ms(pa.array(texts), TimestampFormat(timezone="UTC"))
+    assert (out.to_pylist(), bad.to_pylist()) == (expected, [False] * len(values))
+
+
+epoch_ms = st.integers(
+    min_value=(datetime(1990, 1, 1, tzinfo=UTC) - EPOCH) // timedelta(milliseconds=1),
+    max_value=(datetime(2100, 1, 1, tzinfo=UTC) - EPOCH) // timedelta(milliseconds=1),
+)
+
+
+def auto_ms(values: list, type_: pa.DataType | None = None) -> list:
+    out, bad = to_epoch_ms(pa.array(values, type_), TimestampFormat(unit="auto"))
+    assert bad.to_pylist() == [False] * len(values)
+    return out.to_pylist()
+
+
+@FAST
+@given(st.lists(epoch_ms, min_size=1, max_size=30))
+def test_epoch_units_auto_agree_for_s_ms_us(values: list[int]) -> None:
+    seconds = [v // 1000 for v in values]
+    micros = [v * 1000 for v in values]
+    for form in (pa.int64(), pa.string(), pa.float64()):
+        cast = str if form == pa.string() else float if form == pa.float64() else int
+        assert auto_ms([cast(s) for s in seconds], form) == [s * 1000 for s in seconds]
+        assert auto_ms([cast(v) for v in values], form) == values
+        assert auto_ms([cast(u) for u in micros], form) == values
+    # One column may mix them.
+    mixed = [str(x) for x in seconds + values + micros]
+    assert auto_ms(mixed) == [s * 1000 for s in seconds] + values + values
+
+
+@FAST
+@given(st.lists(epoch_ms, min_size=5, max_size=30))
+def test_epoch_nanoseconds_auto_are_exact(values: list[int]) -> None:
+    nanos = [v * 1_000_000 for v in values]
+    assert auto_ms([str(n) for n in nanos]) == values
+    assert auto_ms(nanos, pa.int64()) == values
+
+
+@FAST
+@given(st.lists(st.text(), min_size=1, max_size=20))
+def test_json_string_round_trips_any_text(values: list[str]) -> None:
+    out = json_string(pa.array(values, pa.string())).to_pylist()
+    assert [json.loads(v) for v in out] == values
+
+
+@FAST
+@given(
+    st.lists(st.tuples(st.text(), st.one_of(st.none(), st.text()), st.integers(1, INT64_MAX)), min_size=1, max_size=20)
+)
+def test_encode_payloads_round_trips_any_text(rows: list[tuple[str, str | None, int]]) -> None:
+    table = pa.Table.from_pylist(
+        [{"sessionId": s, "mediaName": n, "contactId": c} for s, n, c in rows], schema=EVENT_SCHEMA
+    )
+    decoded = [json.loads(p) for p in encode_payloads(table).to_pylist()]
+    expected = [{"sessionId": s, "contactId": c, **({} if n is None else {"mediaName": n})} for s, n, c in rows]
+    assert decoded == expected
