@@ -23,7 +23,6 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +70,10 @@ CREATE TABLE IF NOT EXISTS files (
     rows INTEGER,
     complete INTEGER,
     run_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS state (
+    name TEXT PRIMARY KEY,
+    value TEXT
 );
 """
 _KEY_SALT_1 = "journal-key-1..."
@@ -170,6 +173,17 @@ class Journal:
         """Which of these keys are already recorded as sent."""
         if len(k1) == 0:
             return np.zeros(0, dtype=bool)
+        self._probe(k1, k2)
+        hits = self.db.execute(
+            "SELECT p.i FROM probe p JOIN events e ON e.k1 = p.k1 AND e.k2 = p.k2 WHERE e.status = 'sent'"
+        ).fetchall()
+        mask = np.zeros(len(k1), dtype=bool)
+        if hits:
+            mask[np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))] = True
+        return mask
+
+    def _probe(self, k1: np.ndarray, k2: np.ndarray) -> None:
+        """Load keys into a temp table, so one join answers for a whole batch."""
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS probe (i INTEGER PRIMARY KEY, k1 INTEGER, k2 INTEGER)")
         self.db.execute("DELETE FROM probe")
         self.db.execute("BEGIN")
@@ -178,13 +192,6 @@ class Journal:
             zip(range(len(k1)), k1.tolist(), k2.tolist(), strict=True),
         )
         self.db.execute("COMMIT")
-        hits = self.db.execute(
-            "SELECT p.i FROM probe p JOIN events e ON e.k1 = p.k1 AND e.k2 = p.k2 WHERE e.status = 'sent'"
-        ).fetchall()
-        mask = np.zeros(len(k1), dtype=bool)
-        if hits:
-            mask[np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))] = True
-        return mask
 
     def record(self, rec: Record) -> None:
         """Record one outcome and commit it. A ``sent`` is never downgraded."""
@@ -223,13 +230,70 @@ class Journal:
         rows = self.db.execute("SELECT status, COUNT(*) FROM events GROUP BY status").fetchall()
         return {str(s): int(c) for s, c in rows}
 
-    def pending(self, *, include_terminal: bool = False) -> Iterator[tuple[int, int, str, int | None, str | None, str]]:
+    def sent_hashes(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
+        """The payload hash each key was sent with (0 where it was not sent)."""
+        out = np.zeros(len(k1), dtype=np.int64)
+        if len(k1) == 0:
+            return out
+        self._probe(k1, k2)
+        rows = self.db.execute(
+            "SELECT p.i, e.payload_hash FROM probe p JOIN events e ON e.k1 = p.k1 AND e.k2 = p.k2 "
+            "WHERE e.status = 'sent'"
+        ).fetchall()
+        for i, h in rows:
+            out[i] = h or 0
+        return out
+
+    def pending(
+        self, *, include_terminal: bool = False, before_run: int | None = None
+    ) -> list[tuple[int, int, str, int | None, str | None, str]]:
         """Events left unsent by earlier runs: (k1, k2, source, row, state, payload)."""
         where = "status = 'not_sent' OR (status = 'failed' AND transient = 1)"
         if include_terminal:
             where += " OR status = 'failed'"
-        yield from self.db.execute(
-            f"SELECT k1, k2, source, row, state, payload FROM events WHERE ({where}) AND payload IS NOT NULL"
+        args: tuple[int, ...] = ()
+        extra = ""
+        if before_run is not None:
+            extra, args = " AND (run_id IS NULL OR run_id < ?)", (before_run,)
+        return self.db.execute(
+            f"SELECT k1, k2, source, row, state, payload FROM events WHERE ({where}) AND payload IS NOT NULL{extra}",
+            args,
+        ).fetchall()
+
+    def pending_counts(self) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT CASE WHEN status = 'failed' AND transient = 0 THEN 'failed_terminal' "
+            "WHEN status = 'failed' THEN 'failed_transient' ELSE status END, COUNT(*) "
+            "FROM events WHERE status != 'sent' GROUP BY 1"
+        ).fetchall()
+        return {str(k): int(v) for k, v in rows}
+
+    # -- the file manifest and named values ---------------------------------------------------------
+    def file_done(self, source: SourceFile) -> bool:
+        """True when this exact file (path, size, mtime) was fully imported by an earlier run."""
+        row = self.db.execute("SELECT size, mtime_ns, complete FROM files WHERE path = ?", (source.path,)).fetchone()
+        return bool(row) and row[0] == source.size and row[1] == source.mtime_ns and row[2] == 1
+
+    def file_record(self, path: str) -> tuple[int, int, str, int] | None:
+        row = self.db.execute("SELECT size, mtime_ns, fingerprint, rows FROM files WHERE path = ?", (path,)).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]), str(row[2]), int(row[3] or 0))
+
+    def mark_file(self, source: SourceFile, fingerprint: str, rows: int, complete: bool) -> None:
+        self.db.execute(
+            "INSERT INTO files(path, size, mtime_ns, fingerprint, rows, complete, run_id) VALUES (?,?,?,?,?,?,?) "
+            "ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
+            "fingerprint=excluded.fingerprint, rows=excluded.rows, complete=excluded.complete, run_id=excluded.run_id",
+            (source.path, source.size, source.mtime_ns, fingerprint, rows, int(complete), self.run_id),
+        )
+
+    def get(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put(self, name: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO state(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+            (name, value),
         )
 
 
