@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from importer.runner import RunOptions
 
 EXIT_OK, EXIT_ROWS, EXIT_CONFIG, EXIT_STOPPED, EXIT_LOCKED = 0, 1, 2, 3, 4
+log = logging.getLogger("media_import")
 
 EPILOG = """exit codes:
   0  all events valid (and sent)        1  some events invalid or failed
@@ -161,6 +163,18 @@ def _run_options(args: argparse.Namespace, command: str) -> RunOptions:
 def _add_common_options(p: argparse.ArgumentParser, default: Any) -> None:
     p.add_argument("--debug", action="store_true", default=default, help="show tracebacks for errors")
     p.add_argument("-q", "--quiet", action="store_true", default=default, help="no progress bar; only errors on stderr")
+    p.add_argument(
+        "--log-file",
+        metavar="FILE",
+        default=default,
+        help="also write the log (info and up) to FILE, for unattended runs",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=default,
+        help="log lines as text (default) or one JSON object per line",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"media-import {__version__}")
     _add_common_options(parser, argparse.SUPPRESS)
-    parser.set_defaults(debug=False, quiet=False)
+    parser.set_defaults(debug=False, quiet=False, log_file=None, log_format="text")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     # Every subcommand takes --debug / --quiet too, before or after its name.
     common = argparse.ArgumentParser(add_help=False)
@@ -224,10 +238,55 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do everything but send: the check report plus the pacing plan (time and quota days)",
     )
-    p.add_argument("--force", action="store_true", help="send again events the journal says were sent")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="send again events the journal says were sent, and read files the manifest says are done",
+    )
     p.add_argument("--results-all", action="store_true", help="also list sent and skipped events in the results")
+    g = p.add_argument_group("nightly runs")
+    g.add_argument(
+        "--since",
+        metavar="TIME",
+        help="only events at or after TIME (ISO 8601 or epoch ms) minus --lookback; "
+        "'last' = the newest event time of the previous run",
+    )
+    g.add_argument(
+        "--lookback",
+        type=float,
+        default=24.0,
+        metavar="HOURS",
+        help="with --since: also take events up to HOURS older, for late rows (default 24; the journal "
+        "keeps them from being sent twice)",
+    )
+    g.add_argument(
+        "--no-retry-failed",
+        dest="retry_leftovers",
+        action="store_false",
+        help="do not re-drive events earlier runs left not_sent or transiently failed (default: re-drive)",
+    )
+    g.add_argument(
+        "--retry-terminal",
+        action="store_true",
+        help="also re-drive events HubSpot refused (4xx) in earlier runs",
+    )
     _add_send_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "status",
+        help="show the last runs, totals and pending events of a state directory",
+        description="Print the run history of a state directory: each run's start, duration, counts by "
+        "status and exit code, the totals, events still pending, and the last known quota.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--state-dir", default=".media-import", metavar="DIR", help="the state directory (default .media-import)"
+    )
+    p.add_argument("--runs", type=int, default=10, metavar="N", help="how many recent runs to list (default 10)")
+    p.add_argument("--json", action="store_true", help="print it as JSON")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser(
         "retry",
@@ -305,6 +364,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from importer.runner import Runner
 
     options = _run_options(args, "run " + " ".join(args.inputs))
+    options.retry_leftovers = args.retry_leftovers
+    options.retry_terminal = args.retry_terminal
+    options.lookback_s = args.lookback * 3600
+    if args.since:
+        from importer.incremental import parse_since
+        from importer.journal import Journal
+
+        journal = Journal(options.state_dir) if args.since == "last" else None
+        options.since_ms = parse_since(args.since, journal)
+        if journal is not None:
+            journal.close()
+            if options.since_ms is None:
+                log.warning("--since last: no earlier run recorded a watermark; reading everything")
     mapping = load_mapping(args.mapping, dict(args.lookup))
     if args.dry_run:
         pipeline = Pipeline(mapping, args.inputs, make_progress(args.quiet))
@@ -317,11 +389,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     credentials = Credentials.from_options(args.token_file, args.client_id, args.client_secret, args.refresh_token)
     pipeline = Pipeline(mapping, args.inputs)
     pipeline.preflight()
+    log.info("run started: %s", options.command)
     with ResultsWriter(args.results) as writer:
         summary = Runner(options, credentials, writer, make_progress(args.quiet)).run(pipeline)
     print(summary.render())
     print(f"Results: {args.results} (summary: {args.results}.summary.json)")
+    log.info("run finished with exit code %d: %s", summary.exit_code, json.dumps(summary.to_dict()))
     return summary.exit_code
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from importer.journal import Journal
+    from importer.pacing import format_duration
+
+    if not (Path(args.state_dir) / "journal.sqlite").exists():
+        raise ConfigError(f"no journal in {args.state_dir}", hint="run media-import run first, or pass --state-dir")
+    journal = Journal(args.state_dir)
+    try:
+        runs = journal.runs(args.runs)
+        report = {"state_dir": args.state_dir, "runs": runs, "events": journal.counts(),
+                  "pending": journal.pending_counts()}  # fmt: skip
+    finally:
+        journal.close()
+    last_quota = next((r["summary"].get("quota") for r in runs if r["summary"]), None)
+    report["quota"] = last_quota
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return EXIT_OK
+    print(f"State directory {args.state_dir}")
+    for run in runs:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"]))
+        took = format_duration((run["finished_at"] or time.time()) - run["started_at"])
+        counts = (run["summary"] or {}).get("counts", {})
+        shown = ", ".join(f"{k} {v:,}" for k, v in counts.items() if v) or "nothing"
+        code = "running or killed" if run["exit_code"] is None else f"exit {run['exit_code']}"
+        print(f"  #{run['id']:<4} {started}  {took:>10}  {code:<18} {shown}")
+    totals = ", ".join(f"{k} {v:,}" for k, v in sorted(report["events"].items())) or "none"
+    print(f"Events in the journal: {totals}")
+    pending = report["pending"]
+    print("Pending: " + (", ".join(f"{k} {v:,}" for k, v in sorted(pending.items())) or "nothing"))
+    if last_quota and last_quota.get("daily"):
+        print(f"Daily quota at the last run's end: {last_quota['remaining']:,} of {last_quota['daily']:,} left")
+    return EXIT_OK
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -387,26 +496,58 @@ class _RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def _setup_logging(quiet: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_RedactingFormatter("media-import: %(levelname)s: %(message)s"))
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "message": redact(record.getMessage()),
+        }
+        return json.dumps(entry)
+
+
+def _setup_logging(quiet: bool, log_file: str | None = None, log_format: str = "text") -> None:
+    """Warnings (errors with --quiet) on stderr; everything from info up in --log-file."""
     logger = logging.getLogger("media_import")
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.ERROR if quiet else logging.WARNING)
+    logger.handlers.clear()
     logger.propagate = False
+    logger.setLevel(logging.INFO)
+    make: Any = _JsonFormatter if log_format == "json" else _RedactingFormatter
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(logging.ERROR if quiet else logging.WARNING)
+    stderr.setFormatter(make("media-import: %(levelname)s: %(message)s"))
+    logger.addHandler(stderr)
+    if log_file:
+        try:
+            Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot open the log file {log_file} ({exc.strerror or exc})") from None
+        handler.setFormatter(make("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+
+
+def _log_to_files(level: int, message: str) -> None:
+    """Errors printed on stderr go to the --log-file too."""
+    logger = logging.getLogger("media_import")
+    record = logger.makeRecord(logger.name, level, __file__, 0, redact(message), (), None)
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.quiet)
     try:
+        _setup_logging(args.quiet, args.log_file, args.log_format)
         code: int = args.func(args)
         return code
     except ImporterError as exc:
         if args.debug:
             traceback.print_exc()
         print(f"media-import: error: {redact(exc.message)}", file=sys.stderr)
+        _log_to_files(logging.ERROR, exc.message + (f" (hint: {exc.hint})" if exc.hint else ""))
         if exc.hint:
             print(f"  hint: {redact(exc.hint)}", file=sys.stderr)
         return exc.exit_code

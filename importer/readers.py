@@ -33,6 +33,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from importer.errors import InputError
+from importer.storage import is_remote, open_random, open_stream, resolve_remote
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl")
 _SUFFIXES = {
@@ -65,13 +66,15 @@ class InputOptions:
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One input file, resolved."""
+    """One input file, resolved; ``fs`` and ``fs_path`` are set for object storage."""
 
     path: str
     format: str
     compressed: bool
     size: int
     mtime_ns: int
+    fs: Any = field(default=None, compare=False, repr=False)
+    fs_path: str = ""
 
     @property
     def name(self) -> str:
@@ -122,8 +125,15 @@ def detect_format(path: str, override: str | None = None) -> tuple[str, bool]:
 def resolve_inputs(specs: Sequence[str], format_override: str | None = None) -> list[SourceFile]:
     """Expand files, globs and folders (recursively) into a sorted, de-duplicated file list."""
     found: dict[str, None] = {}
+    remote: list[SourceFile] = []
     for spec in specs:
         paths: list[str]
+        if is_remote(spec):
+            for uri, fs, fs_path, size, mtime_ns in resolve_remote(spec):
+                if _readable_name(uri, format_override):
+                    fmt, compressed = detect_format(uri, format_override)
+                    remote.append(SourceFile(uri, fmt, compressed, size, mtime_ns, fs, fs_path))
+            continue
         if os.path.isdir(spec):
             paths = sorted(
                 str(p)
@@ -149,6 +159,10 @@ def resolve_inputs(specs: Sequence[str], format_override: str | None = None) -> 
         fmt, compressed = detect_format(p, format_override)
         st = os.stat(p)
         sources.append(SourceFile(p, fmt, compressed, st.st_size, st.st_mtime_ns))
+    for r in remote:
+        if r.path not in found:
+            found[r.path] = None
+            sources.append(r)
     return sources
 
 
@@ -157,13 +171,23 @@ def _readable_name(name: str, override: str | None) -> bool:
     return override is not None or os.path.splitext(lower)[1] in _SUFFIXES
 
 
+def open_binary(source: SourceFile) -> IO[bytes]:
+    """The (decompressed) bytes of any source, local or remote, as a stream."""
+    return _open_text_bytes(source)
+
+
 def _open_text_bytes(source: SourceFile) -> IO[bytes]:
     try:
+        if source.fs is not None:
+            stream = open_stream(source)
+            return gzip.GzipFile(fileobj=stream, mode="rb") if source.compressed else stream  # type: ignore[return-value]
         if source.compressed:
             return gzip.GzipFile(source.path, "rb")  # type: ignore[return-value]
         return open(source.path, "rb")
     except OSError as exc:
         raise InputError(f"{source.path}: cannot open ({exc.strerror or exc})") from None
+    except pa.ArrowException as exc:
+        raise InputError(f"{source.path}: cannot open ({_short(exc)})") from None
 
 
 def _sniff(source: SourceFile) -> bytes:
@@ -293,13 +317,19 @@ def _parquet_file(source: SourceFile) -> pq.ParquetFile:
     if source.compressed:
         raise InputError(f"{source.path}: gzip around Parquet is not supported", hint="unzip it first")
     try:
-        with open(source.path, "rb") as fh:
-            magic = fh.read(4)
+        target: Any = source.path
+        if source.fs is not None:
+            target = open_random(source)
+            magic = target.read(4)
+            target.seek(0)
+        else:
+            with open(source.path, "rb") as fh:
+                magic = fh.read(4)
         if source.size == 0:
             raise InputError(f"{source.path}: the file is empty")
         if magic != b"PAR1":
             raise InputError(f"{source.path}: not a Parquet file (no PAR1 magic bytes)")
-        return pq.ParquetFile(source.path)
+        return pq.ParquetFile(target)
     except OSError as exc:
         raise InputError(f"{source.path}: cannot open ({exc.strerror or exc})") from None
     except pa.ArrowException as exc:
@@ -391,7 +421,10 @@ def _csv_batches(source: SourceFile, options: InputOptions, columns: Sequence[st
     row = 1
     pending_rows = 0
     try:
-        stream = pa.input_stream(source.path, compression="gzip" if source.compressed else None)
+        if source.fs is not None:
+            stream = open_stream(source, compressed=source.compressed)
+        else:
+            stream = pa.input_stream(source.path, compression="gzip" if source.compressed else None)
         reader = pacsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts, convert_options=convert_opts)
         pending: list[pa.RecordBatch] = []
         pending_rows = 0

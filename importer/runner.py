@@ -14,10 +14,8 @@ import contextlib
 import json
 import logging
 import math
-import os
 import signal
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +28,17 @@ import pyarrow.compute as pc
 
 from importer.auth import Credentials
 from importer.errors import ImporterError, Interrupted, TerminalError, redact
-from importer.journal import Journal, Record, StateLock, event_keys, fingerprint
+from importer.incremental import WATERMARK, FileTracker, split_done
+from importer.journal import Journal, Record, StateLock, event_keys, fingerprint, payload_hashes
 from importer.pacing import DailyQuota, Rate, RateLimiter, format_duration
 from importer.pipeline import Pipeline, PreparedBatch
 from importer.progress import NullProgress, Progress
+from importer.readers import SourceFile
 from importer.results import ResultsWriter, results_table
 from importer.sender import Outcome, RetryPolicy, Sender
+from importer.summary import RunSummary, write_summary
+
+__all__ = ["Event", "RunOptions", "RunSummary", "Runner", "events_from_results", "write_summary"]
 
 EXIT_OK, EXIT_ROWS, EXIT_STOPPED = 0, 1, 3
 log = logging.getLogger("media_import")
@@ -55,6 +58,11 @@ class RunOptions:
     grace_s: float = 30.0
     transport: httpx.AsyncBaseTransport | None = None
     command: str = "run"
+    incremental: bool = True  # skip files the manifest says were fully imported and are unchanged
+    since_ms: int | None = None  # keep events at or after since - lookback
+    lookback_s: float = 86_400.0
+    retry_leftovers: bool = True  # re-drive not_sent / transiently failed events of earlier runs
+    retry_terminal: bool = False  # ...and those HubSpot refused with a 4xx
 
 
 @dataclass
@@ -69,62 +77,6 @@ class Event:
     row: int | None
     state: str | None
     session: str | None
-
-
-@dataclass
-class RunSummary:
-    counts: Counter[str] = field(default_factory=Counter)
-    rows: int = 0
-    duplicates: int = 0
-    skipped_rows: int = 0
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
-    stopped: str | None = None
-    stop_hint: str | None = None
-    exit_code: int = 0
-    stats: dict[str, Any] = field(default_factory=dict)
-    quota: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def duration_s(self) -> float:
-        return (self.finished or time.time()) - self.started
-
-    def to_dict(self) -> dict[str, Any]:
-        sent = self.counts.get("sent", 0)
-        return {
-            "counts": {s: self.counts.get(s, 0) for s in ("sent", "skipped", "invalid", "failed", "not_sent")},
-            "rows": self.rows,
-            "duplicates": self.duplicates,
-            "rows_skipped_by_rules": self.skipped_rows,
-            "duration_s": round(self.duration_s, 3),
-            "events_per_s": round(sent / self.duration_s, 2) if self.duration_s > 0 else 0.0,
-            **self.stats,
-            "quota": self.quota,
-            "stopped": self.stopped,
-            "exit_code": self.exit_code,
-        }
-
-    def render(self) -> str:
-        c = self.counts
-        lines = [
-            f"Sent {c['sent']:,}, already sent before {c['skipped']:,}, invalid {c['invalid']:,}, "
-            f"failed {c['failed']:,}, not sent {c['not_sent']:,}  ({self.rows:,} rows, {self.duplicates:,} duplicates)",
-            f"{self.to_dict()['events_per_s']:,} events/s over {format_duration(self.duration_s)}; "
-            f"{self.stats.get('retries', 0):,} retries, {self.stats.get('rate_limited', 0):,} answers 429",
-        ]
-        if self.stats.get("unconfirmed"):
-            lines.append(f"warning: {self.stats['unconfirmed']:,} 2xx answers did not echo the event")
-        if self.quota.get("daily"):
-            lines.append(f"Daily quota: {self.quota.get('remaining', '?'):,} of {self.quota['daily']:,} left")
-        if self.stopped:
-            lines.append(f"Stopped early: {self.stopped}")
-            if self.stop_hint:
-                lines.append(f"  hint: {self.stop_hint}")
-        return "\n".join(lines)
-
-
-class _Stop(Exception):
-    pass
 
 
 class Runner:
@@ -150,11 +102,21 @@ class Runner:
         self._fingerprints: dict[str, str] = {}
         self._total_rows = 0
         self._admitted = 0
+        self._tracker = FileTracker(self.journal)
+        self._max_ts: int | None = None
+        self._last_tick = 0.0
 
     # -- public entry points -----------------------------------------------------------------
     def run(self, pipeline: Pipeline) -> RunSummary:
+        if self.options.incremental and not self.options.force:
+            todo, done = split_done(self.journal, pipeline.sources)
+            for source in done:
+                log.info("skipping %s: imported by an earlier run and unchanged", source.path)
+            self.summary.files_skipped = len(done)
+            pipeline.sources = todo
+        self.summary.files_read = len(pipeline.sources)
         pipeline.preflight()
-        return self._execute(self._from_pipeline(pipeline))
+        return self._execute(self._chain(self._from_pipeline(pipeline), self._leftovers()))
 
     def retry(self, events: list[Event]) -> RunSummary:
         return self._execute(self._from_list(events))
@@ -258,6 +220,24 @@ class Runner:
                 continue
             self._record(event, outcome)
 
+    async def _chain(self, *sources: AsyncIterator[list[Event]]) -> AsyncIterator[list[Event]]:
+        for source in sources:
+            async for events in source:
+                yield events
+
+    async def _leftovers(self) -> AsyncIterator[list[Event]]:
+        """Events earlier runs left not_sent or transiently failed, from the journal's copy."""
+        if not self.options.retry_leftovers or self._stop_error is not None:
+            return
+        rows = self.journal.pending(include_terminal=self.options.retry_terminal, before_run=self.journal.run_id)
+        events = [Event(k1, k2, payload.encode(), src or "", "", row, state, _session(payload))
+                  for k1, k2, src, row, state, payload in rows]  # fmt: skip
+        if events:
+            log.info("re-driving %d events left by earlier runs", len(events))
+            self.summary.leftovers = len(events)
+            self._admitted += len(events)
+            yield events
+
     def _record(self, event: Event, outcome: Outcome) -> None:
         self.journal.record(
             Record(
@@ -278,14 +258,18 @@ class Runner:
         self.summary.counts[outcome.status] += 1
         if outcome.status != "sent" or self.options.results_all:
             self._result(event, outcome.status, outcome.http_status, outcome.error, outcome.attempts)
-        stats = self._sender.stats
-        self.progress.update(
-            1,
-            sent=self.summary.counts["sent"],
-            failed=self.summary.counts["failed"],
-            retrying=stats.retrying,
-            eta=self._eta(),
-        )
+        self._tracker.settled(event.source)
+        self._tick()
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last_tick < 0.25:  # the postfix is text work: a few times a second is plenty
+            self.progress.update(1)
+            return
+        self._last_tick = now
+        c = self.summary.counts
+        self.progress.update(1, sent=c["sent"], failed=c["failed"], retrying=self._sender.stats.retrying,
+                             eta=self._eta())  # fmt: skip
 
     def _not_sent(self, event: Event, reason: str) -> None:
         self.journal.record(
@@ -303,6 +287,7 @@ class Runner:
         )
         self.summary.counts["not_sent"] += 1
         self._result(event, "not_sent", None, reason, 0)
+        self._tracker.settled(event.source)
 
     def _result(self, event: Event, status: str, http: int | None, error: str | None, attempts: int) -> None:
         self._pending_results.append(
@@ -356,14 +341,22 @@ class Runner:
         reader = Journal(self.options.state_dir)  # a connection of its own for the reading thread
         self._total_rows = await asyncio.to_thread(count_rows, pipeline)
         it: Iterator[PreparedBatch] = pipeline.batches()
+        current: str | None = None
         try:
             while self._stop_error is None:
                 prepared = await asyncio.to_thread(next, it, None)
                 if prepared is None:
                     break
+                if current is not None and prepared.source.path != current:
+                    self._tracker.read_to_end(current)
+                current = prepared.source.path
                 events = await asyncio.to_thread(self._admit, prepared, pipeline, reader)
                 self._admitted += len(events)
                 yield events
+            else:
+                current = None  # stopped: the file being read was not read to its end
+            if current is not None:
+                self._tracker.read_to_end(current)
         finally:
             reader.close()
 
@@ -375,24 +368,35 @@ class Runner:
         if prepared.invalid.num_rows:
             self.results.write(prepared.invalid)
             self.summary.counts["invalid"] += prepared.invalid.num_rows
-        events = prepared.events
-        if events.num_rows == 0:
-            return []
-        k1, k2 = event_keys(events, pipeline.mapping.dedupe)
-        if not self.options.force:
-            sent = reader.sent_mask(k1, k2)
-            if sent.any():
-                skipped = int(sent.sum())
-                self.summary.counts["skipped"] += skipped
-                if self.options.results_all:
-                    self.results.write(_skipped_records(prepared, sent))
-                keep = ~sent
-                events = events.filter(pa.array(keep))
-                k1, k2 = k1[keep], k2[keep]
         path = prepared.source.path
         fp = self._fingerprints.get(path)
         if fp is None:
             fp = self._fingerprints[path] = fingerprint(prepared.source)
+        events = prepared.events
+        if self.options.since_ms is not None and events.num_rows:
+            cutoff = self.options.since_ms - int(self.options.lookback_s * 1000)
+            recent = pc.fill_null(pc.greater_equal(events.column("occurredTimestamp"), cutoff), False)
+            self.summary.before_since += events.num_rows - int(pc.sum(recent).as_py() or 0)
+            events = events.filter(recent)
+        if events.num_rows:
+            newest = pc.max(events.column("occurredTimestamp")).as_py()
+            self._max_ts = newest if self._max_ts is None else max(self._max_ts, newest)
+        k1, k2 = event_keys(events, pipeline.mapping.dedupe)
+        if not self.options.force and events.num_rows:
+            sent_with = reader.sent_hashes(k1, k2)
+            sent = sent_with != 0
+            if sent.any():
+                self.summary.counts["skipped"] += int(sent.sum())
+                changed = int((sent_with[sent] != payload_hashes(events.filter(pa.array(sent)))).sum())
+                if changed:
+                    # The rule: an event already sent is never re-sent, even if its row changed since.
+                    self.summary.changed += changed
+                if self.options.results_all:
+                    self.results.write(_skipped_records(prepared.source, events, sent))
+                keep = ~sent
+                events = events.filter(pa.array(keep))
+                k1, k2 = k1[keep], k2[keep]
+        self._tracker.admitted(prepared.source, fp, prepared.rows, events.num_rows)
         payloads = events.column("payload").to_pylist()
         rows = events.column("_row").to_pylist()
         states = events.column("state").to_pylist()
@@ -444,16 +448,31 @@ class Runner:
             s.exit_code = EXIT_ROWS
         else:
             s.exit_code = EXIT_OK
+        if self._max_ts is not None and self._stop_error is None:
+            previous = self.journal.get(WATERMARK)
+            newest = max(self._max_ts, int(previous)) if previous is not None else self._max_ts
+            self.journal.put(WATERMARK, str(newest))
+        if s.changed:
+            log.warning(
+                "%d events were sent before with a different payload (their rows changed since); "
+                "they are not sent again: an event's identity is its dedupe key",
+                s.changed,
+            )
         self.journal.finish_run(s.to_dict(), s.exit_code)
         self.journal.close()
         write_summary(self.results.path, s.to_dict())
 
 
-def _skipped_records(prepared: PreparedBatch, sent: Any) -> pa.Table:
-    ev = prepared.events.filter(pa.array(sent))
+def _session(payload: str) -> str | None:
+    value = json.loads(payload).get("sessionId")
+    return None if value is None else str(value)
+
+
+def _skipped_records(source: SourceFile, events: pa.Table, sent: Any) -> pa.Table:
+    ev = events.filter(pa.array(sent))
     n = ev.num_rows
     return results_table(
-        source_file=prepared.source.path,
+        source_file=source.path,
         row_number=ev.column("_row"),
         state=ev.column("state"),
         status=pa.repeat(pa.scalar("skipped"), n),
@@ -462,33 +481,24 @@ def _skipped_records(prepared: PreparedBatch, sent: Any) -> pa.Table:
     )
 
 
-def write_summary(results_path: str, summary: dict[str, Any]) -> str:
-    path = f"{results_path}.summary.json"
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(summary, fh, indent=2)
-    os.replace(tmp, path)
-    return path
-
-
 def count_rows(pipeline: Pipeline) -> int:
     """Rows in every input, cheaply: Parquet metadata, or newlines in text files."""
-    import gzip
-
     import pyarrow.parquet as pq
+
+    from importer.readers import open_binary
 
     total = 0
     for source in pipeline.sources:
         try:
             if source.format == "parquet":
-                total += pq.ParquetFile(source.path).metadata.num_rows
+                total += pq.ParquetFile(
+                    source.fs.open_input_file(source.fs_path) if source.fs else source.path
+                ).metadata.num_rows
                 continue
-            opener = gzip.open if source.compressed else open
-            with opener(source.path, "rb") as fh:
+            with open_binary(source) as fh:
                 lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 22), b""))
             total += max(0, lines - (0 if source.format == "jsonl" else 1))
-        except (OSError, EOFError, pa.ArrowException):
+        except (OSError, EOFError, pa.ArrowException, ImporterError):
             continue
     return total
 

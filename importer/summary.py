@@ -1,0 +1,92 @@
+"""What a run did: counts by status, speed, retries, quota; printed and written as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from importer.pacing import format_duration
+
+
+@dataclass
+class RunSummary:
+    counts: Counter[str] = field(default_factory=Counter)
+    rows: int = 0
+    duplicates: int = 0
+    skipped_rows: int = 0
+    files_read: int = 0
+    files_skipped: int = 0
+    before_since: int = 0
+    changed: int = 0
+    leftovers: int = 0
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    stopped: str | None = None
+    stop_hint: str | None = None
+    exit_code: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+    quota: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished or time.time()) - self.started
+
+    def to_dict(self) -> dict[str, Any]:
+        sent = self.counts.get("sent", 0)
+        return {
+            "counts": {s: self.counts.get(s, 0) for s in ("sent", "skipped", "invalid", "failed", "not_sent")},
+            "rows": self.rows,
+            "duplicates": self.duplicates,
+            "rows_skipped_by_rules": self.skipped_rows,
+            "files_read": self.files_read,
+            "files_skipped_unchanged": self.files_skipped,
+            "events_before_since": self.before_since,
+            "changed_since_sent": self.changed,
+            "leftovers_redriven": self.leftovers,
+            "duration_s": round(self.duration_s, 3),
+            "events_per_s": round(sent / self.duration_s, 2) if self.duration_s > 0 else 0.0,
+            **self.stats,
+            "quota": self.quota,
+            "stopped": self.stopped,
+            "exit_code": self.exit_code,
+        }
+
+    def render(self) -> str:
+        c = self.counts
+        lines = [
+            f"Sent {c['sent']:,}, already sent before {c['skipped']:,}, invalid {c['invalid']:,}, "
+            f"failed {c['failed']:,}, not sent {c['not_sent']:,}  ({self.rows:,} rows, {self.duplicates:,} duplicates)",
+            f"{self.to_dict()['events_per_s']:,} events/s over {format_duration(self.duration_s)}; "
+            f"{self.stats.get('retries', 0):,} retries, {self.stats.get('rate_limited', 0):,} answers 429",
+        ]
+        if self.files_skipped:
+            lines.append(f"{self.files_skipped:,} input file(s) skipped: imported before and unchanged")
+        if self.leftovers:
+            lines.append(f"{self.leftovers:,} events left by earlier runs were sent again")
+        if self.before_since:
+            lines.append(f"{self.before_since:,} events older than --since (minus the lookback) left out")
+        if self.changed:
+            lines.append(f"warning: {self.changed:,} already-sent events have changed rows; not sent again")
+        if self.stats.get("unconfirmed"):
+            lines.append(f"warning: {self.stats['unconfirmed']:,} 2xx answers did not echo the event")
+        if self.quota.get("daily"):
+            lines.append(f"Daily quota: {self.quota.get('remaining', '?'):,} of {self.quota['daily']:,} left")
+        if self.stopped:
+            lines.append(f"Stopped early: {self.stopped}")
+            if self.stop_hint:
+                lines.append(f"  hint: {self.stop_hint}")
+        return "\n".join(lines)
+
+
+def write_summary(results_path: str, summary: dict[str, Any]) -> str:
+    path = f"{results_path}.summary.json"
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(summary, fh, indent=2)
+    os.replace(tmp, path)
+    return path
