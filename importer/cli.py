@@ -24,6 +24,7 @@ from importer import __version__
 from importer.errors import ConfigError, ImporterError, redact
 
 if TYPE_CHECKING:
+    from importer.pipeline import Pipeline
     from importer.runner import RunOptions
 
 EXIT_OK, EXIT_ROWS, EXIT_CONFIG, EXIT_STOPPED, EXIT_LOCKED = 0, 1, 2, 3, 4
@@ -214,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--preview", type=int, default=0, metavar="N", help="print the first N payloads as JSON")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--state-dir",
+        default=".media-import",
+        metavar="DIR",
+        help="where contacts resolved through HubSpot are cached, for mappings with a hubspot lookup "
+        "(default .media-import)",
+    )
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(
@@ -337,6 +345,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise ConfigError("--preview must be 0 or more")
     pipeline = Pipeline(mapping, args.inputs, make_progress(args.quiet))
     pipeline.preflight()
+    _use_contact_cache(pipeline, args.state_dir)
     writer = ResultsWriter(args.results) if args.results else None
     try:
         report = check(pipeline, results=writer, preview=args.preview)
@@ -381,6 +390,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         pipeline = Pipeline(mapping, args.inputs, make_progress(args.quiet))
         pipeline.preflight()
+        _use_contact_cache(pipeline, options.state_dir)
         with ResultsWriter(args.results) as writer:
             report = check(pipeline, results=writer)
         print(report.render())
@@ -454,6 +464,22 @@ def cmd_retry(args: argparse.Namespace) -> int:
     print(summary.render())
     print(f"Results: {out}")
     return summary.exit_code
+
+
+def _use_contact_cache(pipeline: Pipeline, state_dir: str) -> None:
+    """Serve hubspot lookups from the state directory's cache, when there is one (check has no token)."""
+    from importer.contacts import hubspot_lookups, install_cached
+
+    journal_path = Path(state_dir) / "journal.sqlite"
+    if not hubspot_lookups(pipeline) or not journal_path.exists():
+        return
+    import sqlite3
+
+    db = sqlite3.connect(journal_path)
+    try:
+        install_cached(pipeline, db)
+    finally:
+        db.close()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

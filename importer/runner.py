@@ -16,7 +16,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from importer.auth import Credentials
+from importer.contacts import NOT_FOUND, ContactCache, collect_emails, hubspot_lookups, install_cached, resolve
 from importer.errors import ImporterError, Interrupted, TerminalError, redact
 from importer.incremental import WATERMARK, FileTracker, split_done
 from importer.journal import Journal, Record, StateLock, event_keys, fingerprint, payload_hashes
@@ -103,6 +104,7 @@ class Runner:
         self._total_rows = 0
         self._admitted = 0
         self._tracker = FileTracker(self.journal)
+        self._prepare: Callable[[Sender], Awaitable[None]] | None = None
         self._max_ts: int | None = None
         self._last_tick = 0.0
 
@@ -116,7 +118,20 @@ class Runner:
             pipeline.sources = todo
         self.summary.files_read = len(pipeline.sources)
         pipeline.preflight()
+        if hubspot_lookups(pipeline):
+            self._prepare = lambda sender: self._resolve_contacts(pipeline, sender)
         return self._execute(self._chain(self._from_pipeline(pipeline), self._leftovers()))
+
+    async def _resolve_contacts(self, pipeline: Pipeline, sender: Sender) -> None:
+        """Ask HubSpot for the emails the inputs need and the cache lacks; then serve lookups from it."""
+        cache = ContactCache(self.journal.db)
+        for name in hubspot_lookups(pipeline):
+            emails = await asyncio.to_thread(collect_emails, pipeline, name)
+            missing = cache.missing(emails)
+            log.info("contacts: %d distinct emails, %d not cached yet", len(emails), len(missing))
+            calls = await resolve(missing, sender, cache)
+            self.summary.contact_lookups = {"emails": len(emails), "asked": len(missing), "calls": calls}
+        install_cached(pipeline, self.journal.db, NOT_FOUND)
 
     def retry(self, events: list[Event]) -> RunSummary:
         return self._execute(self._from_list(events))
@@ -153,6 +168,11 @@ class Runner:
             transport=self.options.transport,
         )
         self._sender = sender
+        if self._prepare is not None:
+            try:
+                await self._prepare(sender)
+            except TerminalError as exc:
+                self._stop(exc)
         queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=self.options.concurrency * 4)
         self.progress.start("sending", unit="events")
         workers = [asyncio.create_task(self._worker(sender, queue)) for _ in range(self.options.concurrency)]

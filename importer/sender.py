@@ -197,6 +197,13 @@ class Sender:
 
     async def send(self, payload: bytes, expect: tuple[str, str] | None = None, path: str = PLAYED_PATH) -> Outcome:
         """Send one event until it is sent, fails for good, or the run must stop (raises)."""
+        outcome, _ = await self.exchange(path, payload, expect)
+        return outcome
+
+    async def exchange(
+        self, path: str, payload: bytes, expect: tuple[str, str] | None = None
+    ) -> tuple[Outcome, httpx.Response | None]:
+        """POST until answered for good; the outcome and, when it is a 2xx, the answer."""
         started = time.monotonic()
         attempts = 0
         refreshed = False
@@ -206,10 +213,8 @@ class Sender:
             try:
                 response, token = await self.post(path, payload)
                 outcome = self.classify(response, expect)
-                if outcome is not None:
-                    outcome.attempts = attempts
-                    return outcome
-                raise AssertionError("classify returns an outcome or raises")
+                outcome.attempts = attempts
+                return outcome, (response if outcome.status == "sent" else None)
             except AuthError:
                 if self.credentials.can_refresh and not refreshed:
                     refreshed = True
@@ -220,9 +225,8 @@ class Sender:
                 elapsed = time.monotonic() - started
                 status = exc.http_status
                 if attempts >= self.retry.max_attempts or elapsed >= self.retry.max_seconds:
-                    return Outcome(
-                        "failed", status, f"gave up after {attempts} attempts: {exc.message}", attempts, transient=True
-                    )
+                    message = f"gave up after {attempts} attempts: {exc.message}"
+                    return Outcome("failed", status, message, attempts, transient=True), None
                 self.stats.retries += 1
                 self.stats.retrying += 1
                 try:

@@ -23,6 +23,7 @@ class RunSummary:
     before_since: int = 0
     changed: int = 0
     leftovers: int = 0
+    contact_lookups: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     finished: float | None = None
     stopped: str | None = None
@@ -47,6 +48,7 @@ class RunSummary:
             "events_before_since": self.before_since,
             "changed_since_sent": self.changed,
             "leftovers_redriven": self.leftovers,
+            "contact_lookups": self.contact_lookups,
             "duration_s": round(self.duration_s, 3),
             "events_per_s": round(sent / self.duration_s, 2) if self.duration_s > 0 else 0.0,
             **self.stats,

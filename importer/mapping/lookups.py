@@ -28,6 +28,13 @@ class LoadedLookup:
         self.spec = spec
         self.keys = keys
         self.columns = columns
+        self.miss_reason = f"not found in lookup '{spec.name}'"
+
+    @classmethod
+    def empty(cls, spec: LookupTable, column: str, miss_reason: str) -> LoadedLookup:
+        loaded = cls(spec, pa.array([], pa.string()), {column: pa.array([], pa.string())})
+        loaded.miss_reason = miss_reason
+        return loaded
 
     def normalise(self, key: pa.Array) -> pa.Array:
         text = as_text(key)

@@ -58,9 +58,18 @@ class Plan:
             if expr.kind == "lookup" and expr.lookup in wanted and expr.lookup_get:
                 wanted[expr.lookup].add(expr.lookup_get)
         self.lookups = {
-            name: LoadedLookup.load(spec, wanted[name]) for name, spec in mapping.lookups.items() if wanted[name]
+            name: LoadedLookup.load(spec, wanted[name])
+            for name, spec in mapping.lookups.items()
+            if wanted[name] and spec.source == "file"
         }
+        for name, spec in mapping.lookups.items():
+            if spec.source == "hubspot":  # filled from the contact cache (importer.contacts)
+                self.lookups[name] = LoadedLookup.empty(spec, "contactId", "contact not in the HubSpot cache")
         self.columns = mapping.top_columns()
+
+    def lookup_exprs(self, name: str) -> list[Expr]:
+        """The lookup rules that read table ``name``."""
+        return [e for e in _walk(self.mapping.exprs()) if e.kind == "lookup" and e.lookup == name]
 
     def check_columns(self, source: SourceFile, available: list[str]) -> None:
         """Raise ``InputError`` when a source lacks a column the mapping needs."""

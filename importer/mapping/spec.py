@@ -79,7 +79,8 @@ TEST_ALIASES = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "==": "equals", 
 SCALES = ("fraction", "percent")
 TOP_KEYS = ("version", "name", "description", "input", "timezone", "lookups", "skip", "fields", "events", "dedupe")
 INPUT_KEYS = ("format", "delimiter", "encoding", "quote_char", "escape_char", "batch_rows")
-LOOKUP_TABLE_KEYS = ("path", "key", "normalize", "format", "delimiter", "encoding")
+LOOKUP_TABLE_KEYS = ("source", "path", "key", "normalize", "format", "delimiter", "encoding")
+LOOKUP_SOURCES = ("file", "hubspot")
 EVENT_KEYS = ("state", "timestamp", "when", "name")
 _TEMPLATE_REF = re.compile(r"\{([^{}]+)\}")
 
@@ -157,6 +158,7 @@ class LookupTable:
     key: str
     normalize: tuple[str, ...] = ("trim", "lower")
     options: InputOptions = field(default_factory=InputOptions)
+    source: str = "file"  # or "hubspot": emails resolved through the CRM, cached in the state directory
 
 
 @dataclass(frozen=True)
@@ -282,7 +284,7 @@ def parse_mapping(
     _check_zone(ck, "timezone", timezone)
     input_opts = _parse_input(ck, root.get("input", {}))
     lookups = _parse_lookups(ck, root.get("lookups", {}), base_dir, lookup_paths or {})
-    parser = _ExprParser(ck, timezone, set(lookups))
+    parser = _ExprParser(ck, timezone, set(lookups), {n for n, t in lookups.items() if t.source == "hubspot"})
     fields: dict[str, Expr] = {}
     raw_fields = ck.mapping_node("fields", root.get("fields"))
     for name, node in (raw_fields or {}).items():
@@ -367,6 +369,13 @@ def _parse_lookups(ck: _Checker, node: Any, base_dir: Path | None, overrides: di
         if table is None:
             continue
         ck.keys(path, table, LOOKUP_TABLE_KEYS)
+        source = str(table.get("source", "file"))
+        if source not in LOOKUP_SOURCES:
+            ck.add(f"{path}.source", f"unknown lookup source '{source}'{_suggest(source, LOOKUP_SOURCES)}")
+        if source == "hubspot":
+            table.setdefault("key", "email")
+            if table["key"] != "email" or "path" in table:
+                ck.add(path, "a hubspot lookup is keyed by email and has no path")
         if "key" not in table:
             ck.add(path, "'key' (the lookup file's key column) is required")
         normalize = table.get("normalize", ["trim", "lower"])
@@ -381,6 +390,7 @@ def _parse_lookups(ck: _Checker, node: Any, base_dir: Path | None, overrides: di
             path=str(file_path) if file_path is not None else None,
             key=str(table.get("key", "")),
             normalize=tuple(normalize),
+            source=source,
             options=InputOptions(
                 format=table.get("format"),
                 delimiter=table.get("delimiter"),
@@ -459,10 +469,11 @@ def _parse_dedupe(ck: _Checker, node: Any) -> tuple[str, ...] | None:
 
 
 class _ExprParser:
-    def __init__(self, ck: _Checker, timezone: str, lookups: set[str]) -> None:
+    def __init__(self, ck: _Checker, timezone: str, lookups: set[str], hubspot: set[str]) -> None:
         self.ck = ck
         self.timezone = timezone
         self.lookups = lookups
+        self.hubspot = hubspot
 
     def expr(self, path: str, node: Any, *, force_type: str | None = None) -> Expr | None:
         ck = self.ck
@@ -512,6 +523,8 @@ class _ExprParser:
                     f"no lookup table named '{value}'{_suggest(str(value), sorted(self.lookups))}",
                 )
             kw["lookup"] = str(value)
+            if value in self.hubspot and node.get("get") != "contactId":
+                ck.add(f"{path}.get", "a hubspot lookup gives 'contactId'")
             match = self.expr(f"{path}.match", node.get("match")) if "match" in node else None
             if match is None and "match" not in node:
                 ck.add(f"{path}.match", "lookup needs 'match': the input column whose value is looked up")

@@ -198,7 +198,7 @@ def _lookup(expr: Expr, frame: Frame) -> Value:
     key = as_text(evaluate(expr.items[0], frame).values)
     found = table.get(key, expr.lookup_get)
     miss = pc.and_(pc.is_valid(key), pc.is_null(found))
-    return Value(found, notes=[(miss, key, f"not found in lookup '{expr.lookup}'")])
+    return Value(found, notes=[(miss, key, table.miss_reason)])
 
 
 def _param(column: pa.Array, key: str, n: int) -> pa.Array:
