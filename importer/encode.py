@@ -21,10 +21,11 @@ FIELD_ORDER = (
     "mediaType",
     "sessionId",
     "state",
+    "playedPercent",
     "occurredTimestamp",
     *[f for f in PAYLOAD_FIELDS if f not in ("mediaType", "sessionId")],
 )
-INT_FIELDS = frozenset({"occurredTimestamp", *[f for f, k in PAYLOAD_FIELDS.items() if k == "int"]})
+INT_FIELDS = frozenset({"occurredTimestamp", "playedPercent", *[f for f, k in PAYLOAD_FIELDS.items() if k == "int"]})
 _CONTROL = r"[\x00-\x1f]"
 
 

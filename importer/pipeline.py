@@ -73,7 +73,7 @@ class Pipeline:
         valid = events.filter(pc.invert(bad))
         duplicates = 0
         if self._dedupe is not None and valid.num_rows:
-            keys = hash_keys([valid.column(k).combine_chunks() for k in self.mapping.dedupe or ()])
+            keys = hash_keys([valid.column(k).combine_chunks() for k in self.mapping.identity or ()])
             first = self._dedupe.add_new(keys)
             duplicates = int(len(first) - first.sum())
             if duplicates:

@@ -44,7 +44,8 @@ class Report:
             self.duplicates += batch.duplicates
         events = batch.events
         if events.num_rows:
-            self.events.update(_counts(events.column("state")))
+            percent = pc.binary_join_element_wise("PERCENT_", pc.cast(events.column("playedPercent"), pa.string()), "")
+            self.events.update(_counts(pc.coalesce(events.column("state"), percent)))
             self.sessions.add(hash_keys([events.column("sessionId").combine_chunks()]))
             contact = pc.coalesce(pc.cast(events.column("contactId"), pa.string()), events.column("contactUtk"))
             self.contacts.add(hash_keys([contact.combine_chunks() if hasattr(contact, "combine_chunks") else contact]))

@@ -36,7 +36,7 @@ from importer.pipeline import Pipeline, PreparedBatch
 from importer.progress import NullProgress, Progress
 from importer.readers import SourceFile
 from importer.results import ResultsWriter, results_table
-from importer.sender import Outcome, RetryPolicy, Sender
+from importer.sender import PERCENT_PATH, PLAYED_PATH, Outcome, RetryPolicy, Sender
 from importer.summary import RunSummary, write_summary
 
 __all__ = ["Event", "RunOptions", "RunSummary", "Runner", "events_from_results", "write_summary"]
@@ -78,6 +78,7 @@ class Event:
     row: int | None
     state: str | None
     session: str | None
+    path: str = PLAYED_PATH
 
 
 class Runner:
@@ -226,7 +227,7 @@ class Runner:
                 self._not_sent(event, "the run stopped before this event was sent")
                 continue
             try:
-                outcome = await sender.send(event.payload, (event.session or "", event.state or ""))
+                outcome = await sender.send(event.payload, (event.session, event.state), event.path)
             except TerminalError as exc:
                 self._stop(exc)
                 self._not_sent(event, f"not sent: {exc.message}")
@@ -250,7 +251,7 @@ class Runner:
         if not self.options.retry_leftovers or self._stop_error is not None:
             return
         rows = self.journal.pending(include_terminal=self.options.retry_terminal, before_run=self.journal.run_id)
-        events = [Event(k1, k2, payload.encode(), src or "", "", row, state, _session(payload))
+        events = [Event(k1, k2, payload.encode(), src or "", "", row, state, _session(payload), _path(payload))
                   for k1, k2, src, row, state, payload in rows]  # fmt: skip
         if events:
             log.info("re-driving %d events left by earlier runs", len(events))
@@ -401,7 +402,7 @@ class Runner:
         if events.num_rows:
             newest = pc.max(events.column("occurredTimestamp")).as_py()
             self._max_ts = newest if self._max_ts is None else max(self._max_ts, newest)
-        k1, k2 = event_keys(events, pipeline.mapping.dedupe)
+        k1, k2 = event_keys(events, pipeline.mapping.identity)
         if not self.options.force and events.num_rows:
             sent_with = reader.sent_hashes(k1, k2)
             sent = sent_with != 0
@@ -421,10 +422,9 @@ class Runner:
         rows = events.column("_row").to_pylist()
         states = events.column("state").to_pylist()
         sessions = events.column("sessionId").to_pylist()
-        return [
-            Event(a, b, p.encode(), path, fp, r, s, sid)
-            for a, b, p, r, s, sid in zip(k1.tolist(), k2.tolist(), payloads, rows, states, sessions, strict=True)
-        ]
+        paths = [PERCENT_PATH if t == "percent" else PLAYED_PATH for t in events.column("_type").to_pylist()]
+        columns = zip(k1.tolist(), k2.tolist(), payloads, rows, states, sessions, paths, strict=True)
+        return [Event(a, b, p.encode(), path, fp, r, s, sid, ep) for a, b, p, r, s, sid, ep in columns]
 
     async def _from_list(self, events: list[Event]) -> AsyncIterator[list[Event]]:
         self._total_rows = self.summary.rows = self._admitted = len(events)
@@ -481,6 +481,11 @@ class Runner:
         self.journal.finish_run(s.to_dict(), s.exit_code)
         self.journal.close()
         write_summary(self.results.path, s.to_dict())
+
+
+def _path(payload: str) -> str:
+    """Where an event goes: media-played-percent events carry playedPercent."""
+    return PERCENT_PATH if '"playedPercent":' in payload else PLAYED_PATH
 
 
 def _session(payload: str) -> str | None:
@@ -559,5 +564,5 @@ def events_from_results(path: str | Path) -> list[Event]:
     for i, p in enumerate(payloads):
         # The key the run journaled under; sessionId + state when the file does not carry it.
         a, b = _key_ints(given[i]) if given[i] else (int(k1[i]), int(k2[i]))
-        out.append(Event(a, b, p.encode(), sources[i] or "", "", rows[i], states[i], sessions[i]))
+        out.append(Event(a, b, p.encode(), sources[i] or "", "", rows[i], states[i], sessions[i], _path(p)))
     return out

@@ -42,6 +42,7 @@ from importer.errors import (
 from importer.pacing import DailyQuota, RateLimiter
 
 PLAYED_PATH = "/media-bridge/v1/events/media-played"
+PERCENT_PATH = "/media-bridge/v1/events/media-played-percent"
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 _TRANSIENT = {423, 477, 500, 502, 503, 504, 521, 523, 524}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -195,13 +196,15 @@ class Sender:
         self.quota.observe(response.headers)
         return response, token
 
-    async def send(self, payload: bytes, expect: tuple[str, str] | None = None, path: str = PLAYED_PATH) -> Outcome:
+    async def send(
+        self, payload: bytes, expect: tuple[str | None, str | None] | None = None, path: str = PLAYED_PATH
+    ) -> Outcome:
         """Send one event until it is sent, fails for good, or the run must stop (raises)."""
         outcome, _ = await self.exchange(path, payload, expect)
         return outcome
 
     async def exchange(
-        self, path: str, payload: bytes, expect: tuple[str, str] | None = None
+        self, path: str, payload: bytes, expect: tuple[str | None, str | None] | None = None
     ) -> tuple[Outcome, httpx.Response | None]:
         """POST until answered for good; the outcome and, when it is a 2xx, the answer."""
         started = time.monotonic()
@@ -239,7 +242,7 @@ class Sender:
                 finally:
                     self.stats.retrying -= 1
 
-    def classify(self, response: httpx.Response, expect: tuple[str, str] | None) -> Outcome:
+    def classify(self, response: httpx.Response, expect: tuple[str | None, str | None] | None) -> Outcome:
         """Turn an answer into an outcome, or raise the error that says what to do next."""
         code = response.status_code
         if 200 <= code < 300:
@@ -278,7 +281,7 @@ class Sender:
         return Outcome("failed", code, message)
 
 
-def _echoes(response: httpx.Response, expect: tuple[str, str]) -> bool:
+def _echoes(response: httpx.Response, expect: tuple[str | None, str | None]) -> bool:
     try:
         body = response.json()
     except ValueError:

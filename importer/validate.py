@@ -82,8 +82,13 @@ def validate_events(events: pa.Table, now_ms: int | None = None) -> pa.Table:
     col = {name: _chunk(events.column(name)) for name in events.column_names}
     missing = pc.is_null
 
-    for name in ("sessionId", "mediaType", "state", "occurredTimestamp"):
+    played = pc.fill_null(pc.not_equal(col["_type"], "percent"), True)
+    for name in ("sessionId", "mediaType", "occurredTimestamp"):
         errors.add(missing(col[name]), name, None, "required field is missing")
+    errors.add(pc.and_(played, missing(col["state"])), "state", None, "required field is missing")
+    percent_ok = pc.is_in(col["playedPercent"], value_set=pa.array([0, 25, 50, 75, 100], pa.int64()))
+    errors.add(pc.and_(pc.invert(played), pc.invert(percent_ok)), "playedPercent", col["playedPercent"],
+               "must be 0, 25, 50, 75 or 100")  # fmt: skip
     errors.add(
         _not_in(col["mediaType"], MEDIA_TYPES),
         "mediaType",

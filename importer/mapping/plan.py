@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from importer.errors import InputError
-from importer.mapping.coerce import as_text, to_int
+from importer.mapping.coerce import as_text, to_float, to_int
 from importer.mapping.lookups import LoadedLookup
 from importer.mapping.spec import PAYLOAD_FIELDS, STATES, Expr, Mapping
 from importer.mapping.values import Frame, Value, condition_mask, evaluate
@@ -29,7 +29,9 @@ EVENT_SCHEMA = pa.schema(
     [
         pa.field("_row", pa.int64()),
         pa.field("_rule", pa.int32()),
+        pa.field("_type", pa.string()),
         pa.field("state", pa.string()),
+        pa.field("playedPercent", pa.int64()),
         pa.field("occurredTimestamp", pa.int64()),
         *[pa.field(name, pa.int64() if kind == "int" else pa.string()) for name, kind in PAYLOAD_FIELDS.items()],
         *[pa.field(name, pa.string()) for name in ERROR_COLUMNS],
@@ -128,7 +130,9 @@ class Plan:
         ]
         events = pa.concat_tables(parts) if parts else EVENT_SCHEMA.empty_table()
         if len(parts) > 1 and events.num_rows:
-            order = pc.sort_indices(events, sort_keys=[("_row", "ascending"), ("_rule", "ascending")])
+            order = pc.sort_indices(
+                events, sort_keys=[("_row", "ascending"), ("_rule", "ascending"), ("playedPercent", "ascending")]
+            )
             events = events.take(order)
         return MappedBatch(batch.source, n, events, skipped, batch.bad_rows)
 
@@ -156,6 +160,8 @@ class Plan:
         mask = keep.copy()
         if rule.when is not None:
             mask &= _np(condition_mask(rule.when, frame))
+        if rule.percent is not None:
+            return self._percent_events(index, frame, mask, columns, errors, batch)
         if isinstance(rule.state, Expr):
             state_value = evaluate(rule.state, frame)
             state = pc.utf8_upper(as_text(state_value.values))
@@ -167,7 +173,53 @@ class Plan:
             mask &= ~unmapped
         else:
             state = pa.repeat(pa.scalar(rule.state), frame.n)
-        idx = pa.array(np.flatnonzero(mask), pa.int64())
+        rows = np.flatnonzero(mask)
+        return self._events(
+            index, frame, rows, pc.take(state, pa.array(rows, pa.int64())), None, columns, errors, batch
+        )
+
+    def _percent_events(
+        self,
+        index: int,
+        frame: Frame,
+        mask: np.ndarray,
+        columns: dict[str, pa.Array],
+        errors: ErrorColumns,
+        batch: Batch,
+    ) -> pa.Table:
+        """One media-played-percent event per quartile each row reached: 0, 25, ... up to its share."""
+        share_spec = self.mapping.events[index].percent
+        assert share_spec is not None
+        if share_spec.ratio is not None:
+            num, _ = to_float(evaluate(share_spec.ratio[0], frame).values)
+            den, _ = to_float(evaluate(share_spec.ratio[1], frame).values)
+            share = pc.divide(num, pc.if_else(pc.greater(den, 0), den, None))
+        else:
+            assert share_spec.value is not None
+            share, _ = to_float(evaluate(share_spec.value, frame).values)
+            over_one = pc.greater(share, 1.0) if share_spec.scale == "fraction" else pa.scalar(True)
+            share = pc.if_else(over_one, pc.divide(share, 100.0), share)
+        values = np.asarray(pc.fill_null(share, -1.0).to_numpy(zero_copy_only=False), dtype=float)
+        reached = np.floor(np.clip(values, 0.0, 1.0) * 4 + 1e-9).astype(np.int64)
+        valid = mask & (values >= 0) & np.isfinite(values)
+        rows = np.concatenate([np.flatnonzero(valid & (reached >= q)) for q in range(5)])
+        quartiles = np.concatenate([np.full(int((valid & (reached >= q)).sum()), 25 * q) for q in range(5)])
+        states = pa.nulls(len(rows), pa.string())
+        return self._events(index, frame, rows, states, quartiles, columns, errors, batch)
+
+    def _events(
+        self,
+        index: int,
+        frame: Frame,
+        rows: np.ndarray,
+        state: pa.Array,
+        percent: np.ndarray | None,
+        columns: dict[str, pa.Array],
+        errors: ErrorColumns,
+        batch: Batch,
+    ) -> pa.Table:
+        rule = self.mapping.events[index]
+        idx = pa.array(rows, pa.int64())
         ts = evaluate(rule.timestamp, frame)
         ev_errors = errors.take(idx)
         if ts.bad is not None:
@@ -175,7 +227,9 @@ class Plan:
         out: dict[str, pa.Array] = {
             "_row": pc.take(batch.row_numbers, idx),
             "_rule": pa.array(np.full(len(idx), index, dtype=np.int32)),
-            "state": pc.take(state, idx),
+            "_type": pa.repeat(pa.scalar(rule.kind), len(idx)),
+            "state": state,
+            "playedPercent": pa.nulls(len(idx), pa.int64()) if percent is None else pa.array(percent, pa.int64()),
             "occurredTimestamp": pc.take(ts.values, idx),
         }
         for name in PAYLOAD_FIELDS:

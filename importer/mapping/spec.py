@@ -81,7 +81,8 @@ TOP_KEYS = ("version", "name", "description", "input", "timezone", "lookups", "s
 INPUT_KEYS = ("format", "delimiter", "encoding", "quote_char", "escape_char", "batch_rows")
 LOOKUP_TABLE_KEYS = ("source", "path", "key", "normalize", "format", "delimiter", "encoding")
 LOOKUP_SOURCES = ("file", "hubspot")
-EVENT_KEYS = ("state", "timestamp", "when", "name")
+EVENT_KEYS = ("type", "state", "timestamp", "when", "name", "percent")
+EVENT_TYPES = ("played", "percent")
 _TEMPLATE_REF = re.compile(r"\{([^{}]+)\}")
 
 
@@ -142,13 +143,28 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Share:
+    """How far a row played, as a fraction: a ratio of two values, or one value (fraction or percent)."""
+
+    ratio: tuple[Expr, Expr] | None = None
+    value: Expr | None = None
+    scale: str = "fraction"  # fraction: values <= 1 are fractions, above are percents; percent: always percents
+
+
+@dataclass(frozen=True)
 class EventRule:
-    """One event a row may produce: its state, timestamp and an optional condition."""
+    """One event a row may produce: its state, timestamp and an optional condition.
+
+    A ``percent`` rule gives media-played-percent events instead: one per quartile
+    (0, 25, 50, 75, 100) the row's share reached, and no state.
+    """
 
     name: str
-    state: str | Expr
+    state: str | Expr | None
     timestamp: Expr
     when: Condition | None = None
+    kind: str = "played"
+    percent: Share | None = None
 
 
 @dataclass(frozen=True)
@@ -175,10 +191,25 @@ class Mapping:
     events: tuple[EventRule, ...]
     dedupe: tuple[str, ...] | None
 
+    @property
+    def has_percent(self) -> bool:
+        return any(rule.kind == "percent" for rule in self.events)
+
+    @property
+    def identity(self) -> tuple[str, ...] | None:
+        """The columns that make an event the same event (dedupe keys; None: the whole payload)."""
+        if self.dedupe is None:
+            return None
+        return (*self.dedupe, "_type", "playedPercent") if self.has_percent else self.dedupe
+
     def exprs(self) -> list[Expr]:
         out = list(self.fields.values())
         for rule in self.events:
             out.append(rule.timestamp)
+            if rule.percent is not None:
+                out.extend(rule.percent.ratio or ())
+                if rule.percent.value is not None:
+                    out.append(rule.percent.value)
             if isinstance(rule.state, Expr):
                 out.append(rule.state)
             if rule.when is not None:
@@ -411,6 +442,16 @@ def _parse_events(ck: _Checker, parser: _ExprParser, node: Any) -> list[EventRul
         if raw is None:
             continue
         ck.keys(path, raw, EVENT_KEYS)
+        kind = str(raw.get("type", "played"))
+        if kind not in EVENT_TYPES:
+            ck.add(f"{path}.type", f"unknown event type '{kind}'{_suggest(kind, EVENT_TYPES)}")
+        if kind == "percent":
+            rule = _parse_percent_rule(ck, parser, path, raw, i)
+            if rule is not None:
+                rules.append(rule)
+            continue
+        if "percent" in raw:
+            ck.add(f"{path}.percent", "only a rule with type: percent has a percent")
         state_node = raw.get("state")
         state: str | Expr | None
         if isinstance(state_node, str):
@@ -440,6 +481,40 @@ def _parse_events(ck: _Checker, parser: _ExprParser, node: Any) -> list[EventRul
     return rules
 
 
+def _parse_percent_rule(
+    ck: _Checker, parser: _ExprParser, path: str, raw: dict[str, Any], index: int
+) -> EventRule | None:
+    if "state" in raw:
+        ck.add(f"{path}.state", "media-played-percent events have no state")
+    node = ck.mapping_node(f"{path}.percent", raw.get("percent"))
+    ts = parser.expr(f"{path}.timestamp", raw.get("timestamp"), force_type="timestamp")
+    when = parser.condition(f"{path}.when", raw["when"]) if "when" in raw else None
+    if node is None or ts is None:
+        return None
+    ck.keys(f"{path}.percent", node, ("ratio", "value", "scale"))
+    scale = str(node.get("scale", "fraction"))
+    if scale not in ("fraction", "percent"):
+        ck.add(f"{path}.percent.scale", f"expected fraction or percent{_suggest(scale, ('fraction', 'percent'))}")
+    share: Share | None = None
+    if "ratio" in node and "value" not in node:
+        parts = node["ratio"]
+        if not isinstance(parts, list) or len(parts) != 2:
+            ck.add(f"{path}.percent.ratio", "expected [numerator, denominator]")
+            return None
+        num = parser.expr(f"{path}.percent.ratio[0]", parts[0])
+        den = parser.expr(f"{path}.percent.ratio[1]", parts[1])
+        share = Share(ratio=(num, den), scale=scale) if num and den else None
+    elif "value" in node and "ratio" not in node:
+        value = parser.expr(f"{path}.percent.value", node["value"])
+        share = Share(value=value, scale=scale) if value else None
+    else:
+        ck.add(f"{path}.percent", "needs exactly one of ratio: [played, duration] or value: <share>")
+    if share is None:
+        return None
+    name = str(raw.get("name", f"percent rule {index + 1}"))
+    return EventRule(name=name, state=None, timestamp=ts, when=when, kind="percent", percent=share)
+
+
 def _parse_skip(ck: _Checker, parser: _ExprParser, node: Any) -> list[Condition]:
     if not isinstance(node, list):
         ck.add("skip", "expected a list of conditions")
@@ -461,7 +536,7 @@ def _parse_dedupe(ck: _Checker, node: Any) -> tuple[str, ...] | None:
     if not isinstance(keys, list) or not keys:
         ck.add("dedupe", "expected true, false, or a list of payload fields such as [sessionId, state]")
         return None
-    allowed = [*PAYLOAD_FIELDS, *EVENT_FIELDS]
+    allowed = [*PAYLOAD_FIELDS, *EVENT_FIELDS, "playedPercent"]
     for k in keys:
         if k not in allowed:
             ck.add("dedupe", f"unknown field '{k}'{_suggest(str(k), allowed)}")

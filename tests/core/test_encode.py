@@ -17,6 +17,8 @@ DOCUMENTED = {
     "mediaBridgeId", "externalId", "mediaUrl", "mediaName", "pageId", "pageUrl", "pageName",
     "iframeUrl", "externalPlayContext",
 }  # fmt: skip
+# media-played-percent takes the same identifiers with playedPercent instead of state.
+DOCUMENTED_PERCENT = (DOCUMENTED - {"state"}) | {"playedPercent"}
 FULL: dict[str, Any] = {
     "mediaType": "VIDEO",
     "sessionId": "s-1",
@@ -42,12 +44,16 @@ def encode(*rows: dict[str, Any]) -> list[str]:
 
 
 def test_field_names_are_exactly_the_documented_ones() -> None:
-    assert set(FIELD_ORDER) == DOCUMENTED
-    (payload,) = encode(FULL)
+    assert set(FIELD_ORDER) == DOCUMENTED | DOCUMENTED_PERCENT
+    (payload,) = encode({**FULL, "_type": "played"})
     decoded = json.loads(payload)
     assert decoded == FULL
-    assert list(decoded) == list(FIELD_ORDER)
-    assert list(FIELD_ORDER[:4]) == ["mediaType", "sessionId", "state", "occurredTimestamp"]
+    assert list(decoded) == [f for f in FIELD_ORDER if f != "playedPercent"]
+    assert list(FIELD_ORDER[:5]) == ["mediaType", "sessionId", "state", "playedPercent", "occurredTimestamp"]
+    percent = {k: v for k, v in FULL.items() if k != "state"} | {"playedPercent": 50, "_type": "percent"}
+    (payload,) = encode(percent)
+    assert set(json.loads(payload)) == DOCUMENTED_PERCENT
+    assert json.loads(payload)["playedPercent"] == 50
 
 
 def test_exact_bytes_of_a_small_payload() -> None:
