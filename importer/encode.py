@@ -29,8 +29,22 @@ INT_FIELDS = frozenset({"occurredTimestamp", "playedPercent", *[f for f, k in PA
 _CONTROL = r"[\x00-\x1f]"
 
 
+def _needs_escape(arr: pa.Array) -> bool:
+    """Whether any value holds a quote, a backslash or a control character: one pass over the raw bytes."""
+    if not pa.types.is_string(arr.type):  # large strings have 64-bit offsets: take the careful path
+        return True
+    data = arr.buffers()[2]
+    if data is None:
+        return False
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    raw = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return bool(np.any((raw < 0x20) | (raw == 0x22) | (raw == 0x5C)))
+
+
 def json_string(arr: pa.Array) -> pa.Array:
     """Each value as a JSON string literal (quotes included); nulls stay null."""
+    if not _needs_escape(arr):  # the usual column: nothing to escape, just quote
+        return pc.binary_join_element_wise(pa.scalar('"'), arr, pa.scalar('"'), "")
     escaped = pc.replace_substring(arr, "\\", "\\\\")
     escaped = pc.replace_substring(escaped, '"', '\\"')
     quoted = pc.binary_join_element_wise(pa.scalar('"'), escaped, pa.scalar('"'), "")
@@ -50,19 +64,20 @@ def encode_payloads(events: pa.Table, fields: tuple[str, ...] = FIELD_ORDER) -> 
     n = events.num_rows
     if n == 0:
         return pa.array([], pa.string())
-    members: list[pa.Array] = []
+    # A leading empty member keeps every row non-null for the skip-nulls join (pyarrow drops
+    # rows whose inputs are all null) and puts one comma in front, which the slice removes.
+    members: list[pa.Array] = [pa.repeat(pa.scalar(""), n)]
     for name in fields:
         col = events.column(name).combine_chunks()
         if col.null_count == n:
             continue
-        literal = pc.cast(col, pa.string()) if name in INT_FIELDS else json_string(col)
-        members.append(pc.binary_join_element_wise(pa.scalar(f'"{name}":'), literal, ""))
-    if not members:
-        return pa.repeat(pa.scalar("{}"), n)
-    # Join present members with commas: a running join where nulls are passed over.
-    body = members[0]
-    for member in members[1:]:
-        both = pc.binary_join_element_wise(body, member, ",")
-        body = pc.coalesce(both, body, member)
-    body = pc.fill_null(body, "")
+        if name in INT_FIELDS:
+            member = pc.binary_join_element_wise(pa.scalar(f'"{name}":'), pc.cast(col, pa.string()), "")
+        elif not _needs_escape(col):  # name, quotes and value in one kernel
+            member = pc.binary_join_element_wise(pa.scalar(f'"{name}":"'), col, pa.scalar('"'), "")
+        else:
+            member = pc.binary_join_element_wise(pa.scalar(f'"{name}":'), json_string(col), "")
+        members.append(member)
+    body = pc.binary_join_element_wise(*members, ",", null_handling="skip")
+    body = pc.utf8_slice_codeunits(body, 1)
     return pc.binary_join_element_wise(pa.scalar("{"), body, pa.scalar("}"), "")

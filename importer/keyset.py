@@ -80,7 +80,13 @@ class DistinctCounter:
         rest = (keys << np.uint64(self._P)) | np.uint64(1 << (self._P - 1))
         # Rank = leading zeros of the remaining bits + 1.
         rank = (64 - np.floor(np.log2(rest.astype(np.float64))).astype(np.int64)).astype(np.uint8)
-        np.maximum.at(self._registers, idx, rank)
+        # Highest rank per register: sort by (register, rank) and keep each register's last entry
+        # (np.maximum.at would do it too, at a tenth of the speed).
+        order = np.lexsort((rank, idx))
+        idx, rank = idx[order], rank[order]
+        last = np.ones(len(idx), dtype=bool)
+        last[:-1] = idx[1:] != idx[:-1]
+        self._registers[idx[last]] = np.maximum(self._registers[idx[last]], rank[last])
         if self._exact is not None:
             self._exact.add_new(keys)
             if self._exact.size > self.exact_limit:

@@ -46,8 +46,8 @@ _SUFFIXES = {
     ".ndjson": "jsonl",
     ".json": "jsonl",
 }
-DEFAULT_BATCH_ROWS = 65_536
-_CSV_BLOCK_BYTES = 4 << 20
+DEFAULT_BATCH_ROWS = 16_384
+_CSV_BLOCK_BYTES = 1 << 20
 _JSON_CHUNK_BYTES = 8 << 20
 _SNIFF_BYTES = 64 << 10
 
@@ -329,7 +329,8 @@ def _parquet_file(source: SourceFile) -> pq.ParquetFile:
             raise InputError(f"{source.path}: the file is empty")
         if magic != b"PAR1":
             raise InputError(f"{source.path}: not a Parquet file (no PAR1 magic bytes)")
-        return pq.ParquetFile(target)
+        # Buffered column reads: memory follows the batch, not the row group.
+        return pq.ParquetFile(target, buffer_size=1 << 20, pre_buffer=False)
     except OSError as exc:
         raise InputError(f"{source.path}: cannot open ({exc.strerror or exc})") from None
     except pa.ArrowException as exc:
@@ -370,7 +371,8 @@ def _parquet_batches(source: SourceFile, options: InputOptions, columns: Sequenc
     pf = _parquet_file(source)
     row = 1
     try:
-        for rb in pf.iter_batches(batch_size=options.batch_rows, columns=list(columns) if columns else None):
+        wanted = list(columns) if columns else None
+        for rb in pf.iter_batches(batch_size=options.batch_rows, columns=wanted, use_threads=False):
             table = pa.Table.from_batches([rb])
             yield Batch(source, table, _numbered(row, table.num_rows))
             row += table.num_rows

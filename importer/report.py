@@ -46,11 +46,12 @@ class Report:
         if events.num_rows:
             percent = pc.binary_join_element_wise("PERCENT_", pc.cast(events.column("playedPercent"), pa.string()), "")
             self.events.update(_counts(pc.coalesce(events.column("state"), percent)))
-            self.sessions.add(hash_keys([events.column("sessionId").combine_chunks()]))
             contact = pc.coalesce(pc.cast(events.column("contactId"), pa.string()), events.column("contactUtk"))
-            self.contacts.add(hash_keys([contact.combine_chunks() if hasattr(contact, "combine_chunks") else contact]))
             media = pc.coalesce(pc.cast(events.column("mediaBridgeId"), pa.string()), events.column("externalId"))
-            self.media.add(hash_keys([media.combine_chunks() if hasattr(media, "combine_chunks") else media]))
+            for counter, values in ((self.sessions, events.column("sessionId")), (self.contacts, contact),
+                                    (self.media, media)):  # fmt: skip
+                # Hash each distinct value of the batch once: contacts and media repeat a lot.
+                counter.add(hash_keys([pc.unique(values).drop_null()]))
         invalid = batch.invalid
         if invalid.num_rows:
             self.invalid_events += invalid.num_rows
