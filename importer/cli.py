@@ -365,6 +365,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from importer.auth import Credentials
+    from importer.journal import StateLock
     from importer.mapping.spec import load_mapping
     from importer.pacing import DailyQuota, plan_text
     from importer.pipeline import Pipeline, check
@@ -397,11 +398,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("Plan: " + plan_text(sum(report.events.values()), options.rate, DailyQuota(options.daily_reserve)))
         return EXIT_ROWS if report.invalid_events else EXIT_OK
     credentials = Credentials.from_options(args.token_file, args.client_id, args.client_secret, args.refresh_token)
-    pipeline = Pipeline(mapping, args.inputs)
-    pipeline.preflight()
-    log.info("run started: %s", options.command)
-    with ResultsWriter(args.results) as writer:
-        summary = Runner(options, credentials, writer, make_progress(args.quiet)).run(pipeline)
+    # The lock comes first: a run refused for it must not touch the running run's results file.
+    # Inputs are checked by the runner, after it left out the files imported before (unread).
+    with StateLock(options.state_dir):
+        pipeline = Pipeline(mapping, args.inputs)
+        log.info("run started: %s", options.command)
+        with ResultsWriter(args.results) as writer:
+            summary = Runner(options, credentials, writer, make_progress(args.quiet)).run(pipeline)
     print(summary.render())
     print(f"Results: {args.results} (summary: {args.results}.summary.json)")
     log.info("run finished with exit code %d: %s", summary.exit_code, json.dumps(summary.to_dict()))
@@ -446,6 +449,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     from importer.auth import Credentials
     from importer.errors import InputError
+    from importer.journal import StateLock
     from importer.progress import make_progress
     from importer.results import ResultsWriter
     from importer.runner import Runner, events_from_results
@@ -459,7 +463,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     if Path(out).resolve() == Path(args.results_in).resolve():
         raise ConfigError("--results must differ from the results file being retried")
     credentials = Credentials.from_options(args.token_file, args.client_id, args.client_secret, args.refresh_token)
-    with ResultsWriter(out) as writer:
+    with StateLock(options.state_dir), ResultsWriter(out) as writer:
         summary = Runner(options, credentials, writer, make_progress(args.quiet)).retry(events)
     print(summary.render())
     print(f"Results: {out}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -251,6 +252,17 @@ class Journal:
             out[i] = h or 0
         return out
 
+    def claim(self, k1: np.ndarray, k2: np.ndarray, run_id: int | None) -> None:
+        """Mark these keys' unsent records as this run's, so they are not re-driven as leftovers too."""
+        if len(k1) == 0 or run_id is None:
+            return
+        self._probe(k1, k2)
+        self.db.execute(
+            "UPDATE events SET run_id = ? WHERE status != 'sent' AND EXISTS "
+            "(SELECT 1 FROM probe p WHERE p.k1 = events.k1 AND p.k2 = events.k2)",
+            (run_id,),
+        )
+
     def pending(
         self, *, include_terminal: bool = False, before_run: int | None = None
     ) -> list[tuple[int, int, str, int | None, str | None, str]]:
@@ -304,6 +316,10 @@ class Journal:
         )
 
 
+_HELD: dict[str, int] = {}  # lock path → how many times this process took it
+log = logging.getLogger("media_import")
+
+
 class StateLock:
     """One run per state directory: a lock file holding the owner's pid.
 
@@ -316,6 +332,10 @@ class StateLock:
         self.took_over_from: int | None = None
 
     def acquire(self) -> StateLock:
+        key = str(self.path.resolve())
+        if _HELD.get(key):  # this process holds it already (the CLI around the runner)
+            _HELD[key] += 1
+            return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):
             try:
@@ -332,10 +352,23 @@ class StateLock:
                 continue
             with os.fdopen(fd, "w") as fh:
                 fh.write(str(os.getpid()))
+            if self.took_over_from is not None:
+                log.warning(
+                    "took over a stale lock of pid %s in %s (that run ended without cleaning up)",
+                    self.took_over_from,
+                    self.path.parent,
+                )
+            _HELD[key] = 1
             return self
         raise LockedError(f"cannot take the lock {self.path}", hint="another run took it at the same moment")
 
     def release(self) -> None:
+        key = str(self.path.resolve())
+        depth = _HELD.get(key, 0)
+        if depth > 1:
+            _HELD[key] = depth - 1
+            return
+        _HELD.pop(key, None)
         if self._owner() == os.getpid():
             self.path.unlink(missing_ok=True)
 

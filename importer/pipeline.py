@@ -7,6 +7,7 @@ and the invalid ones as results records. ``check`` runs it without sending.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,11 @@ class Pipeline:
 
     def __init__(self, mapping: Mapping, inputs: Sequence[str], progress: Progress | None = None) -> None:
         self.mapping = mapping
-        self.sources = resolve_inputs(inputs, mapping.input.format)
+        # A lookup file in an input folder (contacts.csv beside the exports) is not an input.
+        lookup_files = {os.path.realpath(t.path) for t in mapping.lookups.values() if t.path}
+        self.sources = [
+            s for s in resolve_inputs(inputs, mapping.input.format) if os.path.realpath(s.path) not in lookup_files
+        ]
         self.plan = Plan(mapping)
         self.progress = progress or NullProgress()
         self._dedupe = KeySet() if mapping.dedupe else None

@@ -539,10 +539,25 @@ def _mixed_json(lines: list[bytes]) -> pa.Table:
         values = [obj.get(name) for obj in objects]
         try:
             columns.append(pa.array(values))
+            continue
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+        try:  # keep the shape (lists, objects), with every scalar inside as text: "50" and 50 agree
+            columns.append(pa.array([_scalars_as_text(v) for v in values]))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             text = [v if v is None or isinstance(v, str) else json.dumps(v) for v in values]
             columns.append(pa.array(text, pa.string()))
     return pa.table(columns, names=names)
+
+
+def _scalars_as_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _scalars_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scalars_as_text(v) for v in value]
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 def _raw(line: bytes) -> str:

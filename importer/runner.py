@@ -140,8 +140,6 @@ class Runner:
     # -- the run -------------------------------------------------------------------------------
     def _execute(self, source: AsyncIterator[list[Event]]) -> RunSummary:
         lock = StateLock(self.options.state_dir).acquire()
-        if lock.took_over_from is not None:
-            log.warning("took over a stale lock of pid %s (that run ended without cleaning up)", lock.took_over_from)
         try:
             self.journal.start_run(self.options.command)
             try:
@@ -417,6 +415,7 @@ class Runner:
                 keep = ~sent
                 events = events.filter(pa.array(keep))
                 k1, k2 = k1[keep], k2[keep]
+        reader.claim(k1, k2, self.journal.run_id)
         self._tracker.admitted(prepared.source, fp, prepared.rows, events.num_rows)
         payloads = events.column("payload").to_pylist()
         rows = events.column("_row").to_pylist()

@@ -57,7 +57,7 @@ def resolve_remote(spec: str) -> list[tuple[str, Any, str, int, int]]:
     pattern = rest.split("?")[0]
     out = []
     for item in sorted(infos, key=lambda i: i.path):
-        if magic and not fnmatch.fnmatchcase(item.path, pattern):
+        if magic and not _glob_match(item.path, pattern):
             continue
         if item.base_name.startswith("."):
             continue
@@ -66,6 +66,14 @@ def resolve_remote(spec: str) -> list[tuple[str, Any, str, int, int]]:
     if not out:
         raise InputError(f"{spec}: matches no object")
     return out
+
+
+def _glob_match(path: str, pattern: str) -> bool:
+    """Like a local glob: '*' stays within one '/'-separated part ('**' spans parts)."""
+    if "**" in pattern:
+        return fnmatch.fnmatchcase(path, pattern.replace("**", "*"))
+    parts, wanted = path.split("/"), pattern.split("/")
+    return len(parts) == len(wanted) and all(fnmatch.fnmatchcase(a, b) for a, b in zip(parts, wanted, strict=True))
 
 
 def open_stream(source: Any, *, compressed: bool = False) -> Any:

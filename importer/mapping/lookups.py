@@ -47,7 +47,8 @@ class LoadedLookup:
         return pc.take(self.columns[column], idx)
 
     @classmethod
-    def load(cls, spec: LookupTable, wanted: set[str]) -> LoadedLookup:
+    def load(cls, spec: LookupTable, wanted: set[str], optional: set[str] | None = None) -> LoadedLookup:
+        """Load the file; a column in ``optional`` that the file lacks reads as empty."""
         if spec.path is None:
             raise ConfigError(
                 f"lookup '{spec.name}' has no file",
@@ -58,6 +59,8 @@ class LoadedLookup:
         except ValueError:
             raise InputError(f"lookup '{spec.name}': {spec.path} must be one file") from None
         available = read_columns(source, spec.options)
+        absent = {c for c in (optional or set()) - set(available) if c != spec.key}
+        wanted = wanted - absent
         for name in [spec.key, *sorted(wanted)]:
             if name not in available:
                 close = difflib.get_close_matches(name, available, n=1)
@@ -78,6 +81,8 @@ class LoadedLookup:
         present = pc.and_(first, pc.is_valid(keys))
         self.keys = pc.filter(keys, present)
         self.columns = {c: as_text(pc.filter(table.column(c).combine_chunks(), present)) for c in cols}
+        for name in absent:
+            self.columns[name] = pa.nulls(len(self.keys), pa.string())
         return self
 
 

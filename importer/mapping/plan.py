@@ -56,11 +56,14 @@ class Plan:
     def __init__(self, mapping: Mapping) -> None:
         self.mapping = mapping
         wanted: dict[str, set[str]] = {name: set() for name in mapping.lookups}
+        optional: dict[str, set[str]] = {name: set() for name in mapping.lookups}
         for expr in _walk(mapping.exprs()):
             if expr.kind == "lookup" and expr.lookup in wanted and expr.lookup_get:
                 wanted[expr.lookup].add(expr.lookup_get)
+                if expr.optional:
+                    optional[expr.lookup].add(expr.lookup_get)
         self.lookups = {
-            name: LoadedLookup.load(spec, wanted[name])
+            name: LoadedLookup.load(spec, wanted[name], optional[name])
             for name, spec in mapping.lookups.items()
             if wanted[name] and spec.source == "file"
         }
@@ -249,4 +252,6 @@ def _walk(exprs: list[Expr]) -> list[Expr]:
         e = stack.pop()
         out.append(e)
         stack.extend(e.items)
+        if e.when is not None:
+            stack.extend(e.when.exprs())
     return out

@@ -107,6 +107,7 @@ class Expr:
     lower: bool = False
     upper: bool = False
     timestamp: TimestampFormat | None = None
+    when: Condition | None = None  # the value only where this holds, else null
 
     def columns(self) -> list[str]:
         """Input column paths this value reads (dotted for nested JSON)."""
@@ -117,6 +118,9 @@ class Expr:
             out.extend(item.columns())
         if self.template is not None:
             out.extend(m.strip() for m in _TEMPLATE_REF.findall(self.template))
+        if self.when is not None:
+            for e in self.when.exprs():
+                out.extend(e.columns())
         return out
 
 
@@ -225,6 +229,9 @@ class Mapping:
         def walk(e: Expr) -> None:
             for item in e.items:
                 walk(item)
+            if e.when is not None:
+                for inner in e.when.exprs():
+                    walk(inner)
             own = [e.column] if e.column else []
             if e.template:
                 own += [m.strip() for m in _TEMPLATE_REF.findall(e.template)]
@@ -636,6 +643,8 @@ class _ExprParser:
         kw["unmapped"] = unmapped
         if "default" in node:
             kw["default"] = node["default"]
+        if "when" in node:
+            kw["when"] = self.condition(f"{path}.when", node["when"])
         ts_keys = [k for k in ("format", "unit", "timezone") if k in node]
         if vtype == "timestamp" or ts_keys:
             if vtype not in (None, "timestamp"):

@@ -74,6 +74,8 @@ def evaluate(expr: Expr, frame: Frame) -> Value:
         value.skip = skip
     if expr.default is not None:
         arr = _fill_default(arr, expr.default)
+    if expr.when is not None:
+        arr = pc.if_else(condition_mask(expr.when, frame), arr, pa.scalar(None, arr.type))
     value.values = arr
     if expr.type in ("int", "float", "bool"):
         raw = as_text(arr)

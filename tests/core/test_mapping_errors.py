@@ -193,7 +193,8 @@ def test_lookup_problems() -> None:
         lookups={"contacts": {"path": "c.csv", "normalize": ["upper"], "sep": ","}},
     )
     assert problems(doc) == [
-        "lookups.contacts.sep: unknown key 'sep' (expected one of: source, path, key, normalize, format, delimiter, encoding)",
+        "lookups.contacts.sep: unknown key 'sep' "
+        "(expected one of: source, path, key, normalize, format, delimiter, encoding)",
         "lookups.contacts: 'key' (the lookup file's key column) is required",
         "lookups.contacts.normalize: must be a list of 'trim' and/or 'lower'",
         "fields.contactId.lookup: no lookup table named 'contact' (did you mean 'contacts'?)",
