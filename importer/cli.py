@@ -252,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="send again events the journal says were sent, and read files the manifest says are done",
     )
     p.add_argument("--results-all", action="store_true", help="also list sent and skipped events in the results")
+    p.add_argument(
+        "--daily-limit",
+        type=int,
+        metavar="N",
+        help="with --dry-run: the account's daily request limit, for the days-of-quota plan "
+        "(default: what HubSpot reported in the last run)",
+    )
     g = p.add_argument_group("nightly runs")
     g.add_argument(
         "--since",
@@ -395,7 +402,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         with ResultsWriter(args.results) as writer:
             report = check(pipeline, results=writer)
         print(report.render())
-        print("Plan: " + plan_text(sum(report.events.values()), options.rate, DailyQuota(options.daily_reserve)))
+        quota = DailyQuota(options.daily_reserve)
+        quota.daily = args.daily_limit or _last_daily_limit(options.state_dir)
+        print("Plan: " + plan_text(sum(report.events.values()), options.rate, quota))
+        if quota.daily is None:
+            print("  (daily quota unknown: pass --daily-limit, e.g. 250000, 625000 or 1000000 for private apps)")
         return EXIT_ROWS if report.invalid_events else EXIT_OK
     credentials = Credentials.from_options(args.token_file, args.client_id, args.client_secret, args.refresh_token)
     # The lock comes first: a run refused for it must not touch the running run's results file.
@@ -409,6 +420,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"Results: {args.results} (summary: {args.results}.summary.json)")
     log.info("run finished with exit code %d: %s", summary.exit_code, json.dumps(summary.to_dict()))
     return summary.exit_code
+
+
+def _last_daily_limit(state_dir: str) -> int | None:
+    """The daily limit HubSpot's headers reported in the last run of this state directory."""
+    from importer.journal import Journal
+
+    if not (Path(state_dir) / "journal.sqlite").exists():
+        return None
+    journal = Journal(state_dir)
+    try:
+        for run in journal.runs(20):
+            daily = ((run["summary"] or {}).get("quota") or {}).get("daily")
+            if daily:
+                return int(daily)
+    finally:
+        journal.close()
+    return None
 
 
 def cmd_status(args: argparse.Namespace) -> int:

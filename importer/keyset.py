@@ -58,9 +58,8 @@ class KeySet:
         while len(self._runs) > 1 and len(self._runs[-1]) * 2 >= len(self._runs[-2]):
             last = self._runs.pop()
             prev = self._runs.pop()
-            merged = np.concatenate([prev, last])
-            merged.sort(kind="mergesort")
-            self._runs.append(merged)
+            # Insert the smaller sorted run into the larger: one new array, no sort buffer.
+            self._runs.append(np.insert(prev, np.searchsorted(prev, last), last))
 
 
 class DistinctCounter:

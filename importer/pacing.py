@@ -8,9 +8,8 @@ tripping the server's own count:
 
 - a request occupies the window from its send time until a full window after
   its *answer* (the server saw it somewhere in between), so latency can never
-  let the client's window slide ahead of the server's. A slow answer is capped
-  at a small margin after the send (2% of the window, 5–100 ms), so a
-  high-latency link does not slow every window down by its round trip;
+  let the client's window slide ahead of the server's (the cost: one round
+  trip per window, under 2% of HubSpot's 10 s window);
 - when the server says fewer requests remain than the client's own count
   implies (another integration shares the account), the difference is booked
   as phantom requests that age out with the window.
@@ -65,6 +64,7 @@ class RateLimiter:
         self._open: dict[int, float] = {}  # ticket → send time, while unanswered
         self._next_ticket = 0
         self._lock = asyncio.Lock()
+        self._blocked_until = 0.0
         self.adapted_from_headers = False
 
     def _expire(self, now: float) -> None:
@@ -80,6 +80,9 @@ class RateLimiter:
             while True:
                 now = self._clock()
                 self._expire(now)
+                if now < self._blocked_until:  # after a 429: nothing goes out until the window frees
+                    await asyncio.sleep(self._blocked_until - now)
+                    continue
                 if self.rate is None or self._in_window() < self.rate.limit:
                     break
                 # With no booked slot, the window is full of unanswered requests: poll for an answer.
@@ -92,16 +95,11 @@ class RateLimiter:
 
     def done(self, ticket: int) -> None:
         """The answer to ``ticket`` arrived: its slot stays booked one window from now."""
-        sent = self._open.pop(ticket, None)
-        if sent is None or self.rate is None:
+        if self._open.pop(ticket, None) is None or self.rate is None:
             return
-        margin = min(0.1, max(0.005, 0.02 * self.rate.window_s))
-        end = min(self._clock(), sent + margin) + self.rate.window_s
-        # ``_ends`` must stay sorted for ``_expire``: an answer capped to an earlier end
-        # than one already booked waits behind it (a few ms at most).
-        if self._ends and end < self._ends[-1]:
-            end = self._ends[-1]
-        self._ends.append(end)
+        # The server saw the request somewhere between send and answer: counting the window
+        # from the answer can never free a slot before the server does.
+        self._ends.append(self._clock() + self.rate.window_s)
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Adapt to X-HubSpot-RateLimit-Max / -Interval-Milliseconds / -Remaining."""
@@ -111,6 +109,9 @@ class RateLimiter:
             new = Rate(limit, interval / 1000)
             if new != self.rate:
                 self.rate = new
+                # Slots booked under the old window end no later than one new window from now.
+                cap = self._clock() + new.window_s
+                self._ends = deque(min(end, cap) for end in self._ends)
             self.adapted_from_headers = True
         remaining = _int(headers.get("x-hubspot-ratelimit-remaining"))
         if remaining is None or self.rate is None:
@@ -125,15 +126,9 @@ class RateLimiter:
             self._ends.append(now + self.rate.window_s)
 
     def backoff_window(self, retry_after: float | None) -> None:
-        """After a 429: fill the window so nothing goes out before it frees (or Retry-After)."""
-        if self.rate is None:
-            return
-        now = self._clock()
-        until = now + (retry_after if retry_after is not None else self.rate.window_s)
-        self._expire(now)
-        missing = self.rate.limit - self._in_window()
-        for _ in range(max(0, missing)):
-            self._ends.append(until)
+        """After a 429: send nothing until Retry-After, or until a whole window has passed."""
+        wait = retry_after if retry_after is not None else (self.rate.window_s if self.rate else 1.0)
+        self._blocked_until = max(self._blocked_until, self._clock() + wait)
 
 
 class DailyQuota:

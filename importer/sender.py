@@ -177,22 +177,29 @@ class Sender:
         """One paced request and the token it used; transport failures come back as ``NetworkError``."""
         self.quota.check()
         ticket = await self.limiter.acquire()
-        token = await self.credentials.token(self.client)
-        client = await self._clients.get()
-        self.stats.requests += 1
-        self.stats.in_flight += 1
+        answered = False
+        client: httpx.AsyncClient | None = None
         try:
+            token = await self.credentials.token(self.client)
+            client = await self._clients.get()
+            self.stats.requests += 1
+            self.stats.in_flight += 1
             url = self._urls.get(path) or self._urls.setdefault(path, httpx.URL(self.base_url + path))
             response = await client.post(url, content=content, headers={"Authorization": f"Bearer {token}"})
+            answered = True
         except httpx.TimeoutException as exc:
             raise NetworkError(f"timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise NetworkError(f"connection error ({type(exc).__name__})") from None
         finally:
-            self._clients.put_nowait(client)
-            self.stats.in_flight -= 1
-            self.limiter.done(ticket)
+            if client is not None:
+                self._clients.put_nowait(client)
+                self.stats.in_flight -= 1
+            if not answered:  # no answer to learn from: the slot still counts one window from now
+                self.limiter.done(ticket)
+        # Learn the window from the headers before booking this answer's slot in it.
         self.limiter.observe(response.headers)
+        self.limiter.done(ticket)
         self.quota.observe(response.headers)
         return response, token
 
