@@ -26,6 +26,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+bench-check: $(STAMP)
+	$(BIN)/python -m bench.run --part a
+
+bench-send: $(STAMP)
+	$(BIN)/python -m bench.run --part b
+
 sample-data: $(STAMP)
 	$(BIN)/python sample_data/generate.py
 
