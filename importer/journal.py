@@ -252,6 +252,19 @@ class Journal:
             out[i] = h or 0
         return out
 
+    def refused_mask(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
+        """Which of these keys HubSpot refused for good (a 4xx) in an earlier run."""
+        mask = np.zeros(len(k1), dtype=bool)
+        if len(k1) == 0:
+            return mask
+        self._probe(k1, k2)
+        rows = self.db.execute(
+            "SELECT p.i FROM probe p JOIN events e ON e.k1 = p.k1 AND e.k2 = p.k2 "
+            "WHERE e.status = 'failed' AND e.transient = 0"
+        ).fetchall()
+        mask[[r[0] for r in rows]] = True
+        return mask
+
     def claim(self, k1: np.ndarray, k2: np.ndarray, run_id: int | None) -> None:
         """Mark these keys' unsent records as this run's, so they are not re-driven as leftovers too."""
         if len(k1) == 0 or run_id is None:

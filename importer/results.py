@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from importer.errors import ConfigError
+from importer.errors import ConfigError, InputError
 
 RESULT_SCHEMA = pa.schema(
     [
@@ -121,4 +121,14 @@ def read_results(path: str | Path) -> pa.Table:
     if path.lower().endswith((".parquet", ".pq")):
         return pq.read_table(path).cast(RESULT_SCHEMA)
     opts = pacsv.ConvertOptions(column_types={f.name: f.type for f in RESULT_SCHEMA})
-    return pacsv.read_csv(path, convert_options=opts).select(RESULT_SCHEMA.names)
+    table = pacsv.read_csv(path, convert_options=opts)
+    missing = [name for name in ("status", "payload") if name not in table.column_names]
+    if missing:
+        raise InputError(
+            f"{path}: not a results file (no {', '.join(missing)} column)",
+            hint="give the --results file of a run or retry",
+        )
+    for f in RESULT_SCHEMA:  # files from older versions lack later columns
+        if f.name not in table.column_names:
+            table = table.append_column(f.name, pa.nulls(table.num_rows, f.type))
+    return table.select(RESULT_SCHEMA.names)

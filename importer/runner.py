@@ -205,7 +205,8 @@ class Runner:
         while pending:
             _, pending = await asyncio.wait(pending, timeout=0.2)
             if self._stop_error is not None:
-                await asyncio.wait(pending, timeout=self.options.grace_s)
+                if pending:
+                    await asyncio.wait(pending, timeout=self.options.grace_s)
                 return
 
     def _on_signal(self, sig: int) -> None:
@@ -413,6 +414,14 @@ class Runner:
                 if self.options.results_all:
                     self.results.write(_skipped_records(prepared.source, events, sent))
                 keep = ~sent
+                events = events.filter(pa.array(keep))
+                k1, k2 = k1[keep], k2[keep]
+        if not self.options.force and not self.options.retry_terminal and events.num_rows:
+            # HubSpot refused these for good before: the same payload would be refused again.
+            refused = reader.refused_mask(k1, k2)
+            if refused.any():
+                self.summary.refused_before += int(refused.sum())
+                keep = ~refused
                 events = events.filter(pa.array(keep))
                 k1, k2 = k1[keep], k2[keep]
         reader.claim(k1, k2, self.journal.run_id)

@@ -258,9 +258,9 @@ class Sender:
             return Outcome("sent", code)
         message, body = _hubspot_error(response)
         if code == 429:
+            self.stats.rate_limited += 1
             if str(body.get("policyName", "")).upper() == "DAILY":
                 self.quota.exhausted_by_429()
-            self.stats.rate_limited += 1
             retry_after = _retry_after(response)
             self.limiter.backoff_window(retry_after)
             raise RateLimited(f"HTTP 429: {message}", retry_after=retry_after, http_status=code)

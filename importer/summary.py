@@ -23,6 +23,7 @@ class RunSummary:
     before_since: int = 0
     changed: int = 0
     leftovers: int = 0
+    refused_before: int = 0
     contact_lookups: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     finished: float | None = None
@@ -48,6 +49,7 @@ class RunSummary:
             "events_before_since": self.before_since,
             "changed_since_sent": self.changed,
             "leftovers_redriven": self.leftovers,
+            "refused_before": self.refused_before,
             "contact_lookups": self.contact_lookups,
             "duration_s": round(self.duration_s, 3),
             "events_per_s": round(sent / self.duration_s, 2) if self.duration_s > 0 else 0.0,
@@ -69,6 +71,10 @@ class RunSummary:
             lines.append(f"{self.files_skipped:,} input file(s) skipped: imported before and unchanged")
         if self.leftovers:
             lines.append(f"{self.leftovers:,} events left by earlier runs were sent again")
+        if self.refused_before:
+            lines.append(
+                f"{self.refused_before:,} events HubSpot refused in earlier runs were not sent again (--retry-terminal)"
+            )
         if self.before_since:
             lines.append(f"{self.before_since:,} events older than --since (minus the lookback) left out")
         if self.changed:
