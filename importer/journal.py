@@ -177,18 +177,36 @@ class Journal:
         return out
 
     # -- events -----------------------------------------------------------------------------
+    _SENT = "e.status = 'sent'"
+    _REFUSED = "e.status = 'failed' AND e.transient = 0"
+
+    def _matches(self, k1: np.ndarray, k2: np.ndarray, where: str, value: str = "1") -> list[tuple[int, Any]]:
+        """(position, value) of each key whose record satisfies ``where`` — one join for a whole batch."""
+        if len(k1) == 0:
+            return []
+        self._probe(k1, k2)
+        query = f"SELECT p.i, {value} FROM probe p JOIN events e ON e.k1 = p.k1 AND e.k2 = p.k2 WHERE {where}"
+        return self.db.execute(query).fetchall()
+
+    def _mask(self, k1: np.ndarray, k2: np.ndarray, where: str) -> np.ndarray:
+        mask = np.zeros(len(k1), dtype=bool)
+        mask[[i for i, _ in self._matches(k1, k2, where)]] = True
+        return mask
+
     def sent_mask(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
         """Which of these keys are already recorded as sent."""
-        if len(k1) == 0:
-            return np.zeros(0, dtype=bool)
-        self._probe(k1, k2)
-        hits = self.db.execute(
-            "SELECT p.i FROM probe p JOIN events e ON e.k1 = p.k1 AND e.k2 = p.k2 WHERE e.status = 'sent'"
-        ).fetchall()
-        mask = np.zeros(len(k1), dtype=bool)
-        if hits:
-            mask[np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))] = True
-        return mask
+        return self._mask(k1, k2, self._SENT)
+
+    def refused_mask(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
+        """Which of these keys HubSpot refused for good (a 4xx) in an earlier run."""
+        return self._mask(k1, k2, self._REFUSED)
+
+    def sent_hashes(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
+        """The payload hash each key was sent with (0 where it was not sent)."""
+        out = np.zeros(len(k1), dtype=np.int64)
+        for i, h in self._matches(k1, k2, self._SENT, "e.payload_hash"):
+            out[i] = h or 0
+        return out
 
     def _probe(self, k1: np.ndarray, k2: np.ndarray) -> None:
         """Load keys into a temp table, so one join answers for a whole batch."""
@@ -237,33 +255,6 @@ class Journal:
     def counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT status, COUNT(*) FROM events GROUP BY status").fetchall()
         return {str(s): int(c) for s, c in rows}
-
-    def sent_hashes(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
-        """The payload hash each key was sent with (0 where it was not sent)."""
-        out = np.zeros(len(k1), dtype=np.int64)
-        if len(k1) == 0:
-            return out
-        self._probe(k1, k2)
-        rows = self.db.execute(
-            "SELECT p.i, e.payload_hash FROM probe p JOIN events e ON e.k1 = p.k1 AND e.k2 = p.k2 "
-            "WHERE e.status = 'sent'"
-        ).fetchall()
-        for i, h in rows:
-            out[i] = h or 0
-        return out
-
-    def refused_mask(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
-        """Which of these keys HubSpot refused for good (a 4xx) in an earlier run."""
-        mask = np.zeros(len(k1), dtype=bool)
-        if len(k1) == 0:
-            return mask
-        self._probe(k1, k2)
-        rows = self.db.execute(
-            "SELECT p.i FROM probe p JOIN events e ON e.k1 = p.k1 AND e.k2 = p.k2 "
-            "WHERE e.status = 'failed' AND e.transient = 0"
-        ).fetchall()
-        mask[[r[0] for r in rows]] = True
-        return mask
 
     def claim(self, k1: np.ndarray, k2: np.ndarray, run_id: int | None) -> None:
         """Mark these keys' unsent records as this run's, so they are not re-driven as leftovers too."""
