@@ -69,11 +69,15 @@ class ContactCache:
         self.db.execute("COMMIT")
 
     def as_lookup(self, spec: LookupTable, miss_reason: str) -> LoadedLookup:
-        rows = self.db.execute("SELECT email, contact_id FROM contacts WHERE contact_id IS NOT NULL").fetchall()
-        keys = pa.array([r[0] for r in rows], pa.string())
-        ids = pa.array([str(r[1]) for r in rows], pa.string())
+        """The cache as a lookup table; emails HubSpot said it does not know are named as such."""
+        rows = self.db.execute("SELECT email, contact_id FROM contacts").fetchall()
+        found = [(e, c) for e, c in rows if c is not None]
+        keys = pa.array([e for e, _ in found], pa.string())
+        ids = pa.array([str(c) for _, c in found], pa.string())
         loaded = LoadedLookup(spec, keys, {"contactId": ids})
         loaded.miss_reason = miss_reason
+        loaded.known_missing = pa.array([e for e, c in rows if c is None], pa.string())
+        loaded.known_missing_reason = NOT_FOUND
         return loaded
 
 
@@ -123,6 +127,10 @@ async def resolve(emails: list[str], sender: Sender, cache: ContactCache) -> int
 def _answers(asked: list[str], body: object) -> dict[str, int | None]:
     """Every asked email: its id from ``results``, or None (a 207 lists the rest as not found)."""
     answers: dict[str, int | None] = dict.fromkeys(asked)
+    # HubSpot compares emails without case and answers in its own spelling.
+    by_lower: dict[str, list[str]] = {}
+    for email in asked:
+        by_lower.setdefault(email.lower(), []).append(email)
     results = body.get("results", []) if isinstance(body, dict) else []
     for item in results:
         props = item.get("properties") or {}
@@ -131,6 +139,6 @@ def _answers(asked: list[str], body: object) -> dict[str, int | None]:
             cid = int(item["id"])
         except (KeyError, TypeError, ValueError):
             continue
-        if email in answers:
-            answers[email] = cid
+        for spelling in by_lower.get(email, []):
+            answers[spelling] = cid
     return answers

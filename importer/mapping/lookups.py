@@ -29,6 +29,9 @@ class LoadedLookup:
         self.keys = keys
         self.columns = columns
         self.miss_reason = f"not found in lookup '{spec.name}'"
+        # Keys known to have no match (e.g. emails HubSpot said it does not know), with their own reason.
+        self.known_missing: pa.Array | None = None
+        self.known_missing_reason = self.miss_reason
 
     @classmethod
     def empty(cls, spec: LookupTable, column: str, miss_reason: str) -> LoadedLookup:

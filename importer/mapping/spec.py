@@ -493,10 +493,16 @@ def _parse_percent_rule(
 ) -> EventRule | None:
     if "state" in raw:
         ck.add(f"{path}.state", "media-played-percent events have no state")
-    node = ck.mapping_node(f"{path}.percent", raw.get("percent"))
+    node: dict[str, Any] | None = None
+    if "percent" not in raw:
+        ck.add(f"{path}.percent", "required: ratio: [played, duration] or value: <share>")
+    else:
+        node = ck.mapping_node(f"{path}.percent", raw["percent"])
+    if "timestamp" not in raw:
+        ck.add(f"{path}.timestamp", "required: where the event's time comes from")
     ts = parser.expr(f"{path}.timestamp", raw.get("timestamp"), force_type="timestamp")
     when = parser.condition(f"{path}.when", raw["when"]) if "when" in raw else None
-    if node is None or ts is None:
+    if node is None:
         return None
     ck.keys(f"{path}.percent", node, ("ratio", "value", "scale"))
     scale = str(node.get("scale", "fraction"))
@@ -516,7 +522,7 @@ def _parse_percent_rule(
         share = Share(value=value, scale=scale) if value else None
     else:
         ck.add(f"{path}.percent", "needs exactly one of ratio: [played, duration] or value: <share>")
-    if share is None:
+    if share is None or ts is None:
         return None
     name = str(raw.get("name", f"percent rule {index + 1}"))
     return EventRule(name=name, state=None, timestamp=ts, when=when, kind="percent", percent=share)

@@ -200,7 +200,16 @@ def _lookup(expr: Expr, frame: Frame) -> Value:
     key = as_text(evaluate(expr.items[0], frame).values)
     found = table.get(key, expr.lookup_get)
     miss = pc.and_(pc.is_valid(key), pc.is_null(found))
-    return Value(found, notes=[(miss, key, table.miss_reason)])
+    if table.known_missing is None or len(table.known_missing) == 0:
+        return Value(found, notes=[(miss, key, table.miss_reason)])
+    known = pc.is_in(table.normalise(key), value_set=table.known_missing)
+    return Value(
+        found,
+        notes=[
+            (pc.and_(miss, known), key, table.known_missing_reason),
+            (pc.and_(miss, pc.invert(known)), key, table.miss_reason),
+        ],
+    )
 
 
 def _param(column: pa.Array, key: str, n: int) -> pa.Array:

@@ -1,0 +1,225 @@
+"""Helpers for the contact-resolution and quartile-event tests: ``media-import`` in this process,
+a recording proxy in front of the simulator, and readers for what a run left behind.
+
+Expected values are worked out here from the generated rows (normalised emails, quartiles reached,
+epoch milliseconds) with plain Python, never through the importer's own code.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from importer.cli import main
+from importer.simulator import Simulator
+
+BATCH_READ = "/crm/v3/objects/contacts/batch/read"
+PLAYED = "media-played"
+PERCENT = "media-played-percent"
+NOT_FOUND = "contact not found in HubSpot"
+NOT_CACHED = "not in the HubSpot cache"
+CONTACTS_READ = "crm.objects.contacts.read"
+ENV_NAMES = ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_CLIENT_ID", "HUBSPOT_CLIENT_SECRET", "HUBSPOT_REFRESH_TOKEN")
+
+CRM_MAPPING = """\
+lookups:
+  crm: {source: hubspot}
+fields:
+  sessionId: session_id
+  mediaType: {const: VIDEO}
+  contactId: {lookup: crm, match: email, get: contactId}
+  externalId: video_id
+events:
+  - state: STARTED
+    timestamp: started_at
+"""
+
+
+def ms(text: str) -> int:
+    """Epoch milliseconds of an ISO 8601 UTC time."""
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).timestamp() * 1000)
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def touch(path: Path) -> None:
+    """Give a file a new modification time: a later run reads it again instead of skipping it."""
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+
+
+def results_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def summary_of(results: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(Path(f"{results}.summary.json").read_text(encoding="utf-8"))
+    return data
+
+
+def cached_contacts(state_dir: Path) -> dict[str, int | None]:
+    """The state directory's contact cache, read with sqlite3 directly."""
+    db = sqlite3.connect(f"file:{state_dir / 'journal.sqlite'}?mode=ro", uri=True)
+    try:
+        return {email: cid for email, cid in db.execute("SELECT email, contact_id FROM contacts")}
+    finally:
+        db.close()
+
+
+def sim_events(sim: Simulator, endpoint: str | None = None) -> list[dict[str, Any]]:
+    """Accepted event bodies, oldest first (only ``endpoint``'s when given)."""
+    records = sim.client.events(endpoint=endpoint) if endpoint else sim.client.events()
+    return [r["event"] for r in records]
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+    results: Path
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return summary_of(self.results)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = self.summary["counts"]
+        return counts
+
+    @property
+    def rows(self) -> list[dict[str, str]]:
+        return results_rows(self.results)
+
+
+class Cli:
+    """``media-import`` in this process with one mapping file and one state directory."""
+
+    def __init__(self, tmp: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tmp = tmp
+        self.state = tmp / "state"
+        self.mapping = tmp / "mapping.yaml"
+        self._capsys = capsys
+        self._monkeypatch = monkeypatch
+        self._n = 0
+        for name in ENV_NAMES:
+            monkeypatch.delenv(name, raising=False)
+
+    def use_mapping(self, text: str) -> Path:
+        self.mapping.write_text(text, encoding="utf-8")
+        return self.mapping
+
+    def token(self, value: str) -> None:
+        self._monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", value)
+
+    def __call__(self, *args: object, check: bool = True) -> tuple[int, str, str]:
+        """Exit code, stdout, stderr; with ``check``, neither a traceback nor an internal error."""
+        self._capsys.readouterr()
+        code = main([str(a) for a in args])
+        out, err = self._capsys.readouterr()
+        if check:
+            assert "Traceback" not in out + err, err
+            assert "internal error" not in out + err, err
+        return code, out, err
+
+    def run(self, base_url: str, *inputs: Path, extra: Sequence[object] = (), check: bool = True) -> Ran:
+        self._n += 1
+        results = self.tmp / f"results-{self._n}.csv"
+        code, out, err = self(
+            "run", *inputs, "-m", self.mapping, "--results", results, "--state-dir", self.state,
+            "--base-url", base_url, "--rate", "none", "-q", *extra, check=check,
+        )  # fmt: skip
+        return Ran(code, out, err, results)
+
+    def check_json(self, *inputs: Path, state_dir: Path | None = None) -> tuple[int, dict[str, Any]]:
+        code, out, _ = self(
+            "check", *inputs, "-m", self.mapping, "--state-dir", state_dir or self.state, "--json", "-q"
+        )
+        report: dict[str, Any] = json.loads(out[out.index("{") :])
+        return code, report
+
+
+@dataclass
+class Seen:
+    path: str
+    body: Any
+
+
+class RecordingProxy:
+    """A loopback HTTP proxy in front of the simulator that keeps every request it passes on.
+
+    The simulator counts requests but keeps only the events it accepted; this also keeps the
+    contact batch-read bodies, so a test can say exactly which emails were asked, in which call.
+    """
+
+    def __init__(self, sim: Simulator) -> None:
+        self.seen: list[Seen] = []
+        self._http = httpx.Client(base_url=sim.url, timeout=10.0)
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                try:
+                    body: Any = json.loads(raw)
+                except ValueError:
+                    body = None
+                with proxy._lock:
+                    proxy.seen.append(Seen(self.path, body))
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+                answer = proxy._http.post(self.path, content=raw, headers=headers)
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                for k, v in answer.headers.items():
+                    if k.lower().startswith("x-hubspot") or k.lower() == "retry-after":
+                        self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def batch_reads(self) -> list[list[str]]:
+        """The emails asked in each contacts batch-read call, in order; checks each body's shape."""
+        with self._lock:
+            calls = [s.body for s in self.seen if s.path == BATCH_READ]
+        out = []
+        for body in calls:
+            assert body["idProperty"] == "email", body
+            out.append([item["id"] for item in body["inputs"]])
+        return out
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._http.close()
