@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +27,7 @@ import pyarrow.compute as pc
 from importer.auth import Credentials
 from importer.contacts import NOT_FOUND, ContactCache, collect_emails, hubspot_lookups, install_cached, resolve
 from importer.errors import ImporterError, Interrupted, TerminalError, redact
+from importer.events import Event, events_from_results, key_text, path_of, session_of
 from importer.incremental import WATERMARK, FileTracker, split_done
 from importer.journal import Journal, Record, StateLock, event_keys, fingerprint, payload_hashes
 from importer.pacing import DailyQuota, Rate, RateLimiter, format_duration
@@ -64,21 +63,6 @@ class RunOptions:
     lookback_s: float = 86_400.0
     retry_leftovers: bool = True  # re-drive not_sent / transiently failed events of earlier runs
     retry_terminal: bool = False  # ...and those HubSpot refused with a 4xx
-
-
-@dataclass
-class Event:
-    """One event ready to send."""
-
-    k1: int
-    k2: int
-    payload: bytes
-    source: str
-    fingerprint: str
-    row: int | None
-    state: str | None
-    session: str | None
-    path: str = PLAYED_PATH
 
 
 class Runner:
@@ -250,7 +234,7 @@ class Runner:
         if not self.options.retry_leftovers or self._stop_error is not None:
             return
         rows = self.journal.pending(include_terminal=self.options.retry_terminal, before_run=self.journal.run_id)
-        events = [Event(k1, k2, payload.encode(), src or "", "", row, state, _session(payload), _path(payload))
+        events = [Event(k1, k2, payload.encode(), src or "", "", row, state, session_of(payload), path_of(payload))
                   for k1, k2, src, row, state, payload in rows]  # fmt: skip
         if events:
             log.info("re-driving %d events left by earlier runs", len(events))
@@ -491,16 +475,6 @@ class Runner:
         write_summary(self.results.path, s.to_dict())
 
 
-def _path(payload: str) -> str:
-    """Where an event goes: media-played-percent events carry playedPercent."""
-    return PERCENT_PATH if '"playedPercent":' in payload else PLAYED_PATH
-
-
-def _session(payload: str) -> str | None:
-    value = json.loads(payload).get("sessionId")
-    return None if value is None else str(value)
-
-
 def _skipped_records(source: SourceFile, events: pa.Table, sent: Any) -> pa.Table:
     ev = events.filter(pa.array(sent))
     n = ev.num_rows
@@ -534,43 +508,3 @@ def count_rows(pipeline: Pipeline) -> int:
         except (OSError, EOFError, pa.ArrowException, ImporterError):
             continue
     return total
-
-
-def key_text(k1: int, k2: int) -> str:
-    """An event's journal key as 32 hex digits (carried in results files for ``retry``)."""
-    return f"{k1 & 0xFFFFFFFFFFFFFFFF:016x}{k2 & 0xFFFFFFFFFFFFFFFF:016x}"
-
-
-def _key_ints(text: str) -> tuple[int, int]:
-    a, b = int(text[:16], 16), int(text[16:32], 16)
-    return (a - (1 << 64) if a >= 1 << 63 else a), (b - (1 << 64) if b >= 1 << 63 else b)
-
-
-def events_from_results(path: str | Path) -> list[Event]:
-    """The failed / not_sent events of a results file, to send again."""
-    from importer.journal import event_keys as _keys
-    from importer.results import read_results
-
-    table = read_results(path)
-    mask = pc.is_in(table.column("status"), value_set=pa.array(["failed", "not_sent"]))
-    table = table.filter(mask)
-    table = table.filter(pc.is_valid(table.column("payload")))
-    out: list[Event] = []
-    if table.num_rows == 0:
-        return out
-    payloads = table.column("payload").to_pylist()
-    sessions, states = [], []
-    for p in payloads:
-        body = json.loads(p)
-        sessions.append(body.get("sessionId"))
-        states.append(body.get("state"))
-    keyed = pa.table({"sessionId": pa.array(sessions, pa.string()), "state": pa.array(states, pa.string())})
-    k1, k2 = _keys(keyed, ("sessionId", "state"))
-    given = table.column("event_key").to_pylist()
-    sources = table.column("source_file").to_pylist()
-    rows = table.column("row_number").to_pylist()
-    for i, p in enumerate(payloads):
-        # The key the run journaled under; sessionId + state when the file does not carry it.
-        a, b = _key_ints(given[i]) if given[i] else (int(k1[i]), int(k2[i]))
-        out.append(Event(a, b, p.encode(), sources[i] or "", "", rows[i], states[i], sessions[i], _path(p)))
-    return out
