@@ -22,6 +22,10 @@ CLIENT_SECRET_ENV = "HUBSPOT_CLIENT_SECRET"
 REFRESH_TOKEN_ENV = "HUBSPOT_REFRESH_TOKEN"
 
 
+class RefreshFailed(AuthError):
+    """HubSpot refused to issue an access token for the OAuth app."""
+
+
 @dataclass
 class OAuthApp:
     client_id: str
@@ -108,7 +112,7 @@ class Credentials:
             except httpx.TransportError as exc:
                 raise NetworkError(f"cannot reach the OAuth token endpoint ({type(exc).__name__})") from None
             if response.status_code != 200:
-                raise AuthError(
+                raise RefreshFailed(
                     f"OAuth refresh failed with HTTP {response.status_code}",
                     hint="check the client id, client secret and refresh token of the app",
                 )

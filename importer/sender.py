@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from importer.auth import Credentials
+from importer.auth import Credentials, RefreshFailed
 from importer.errors import (
     AuthError,
     ConfigError,
@@ -175,11 +175,12 @@ class Sender:
 
     async def post(self, path: str, content: bytes) -> tuple[httpx.Response, str]:
         """One paced request and the token it used; transport failures come back as ``NetworkError``."""
-        self.quota.check()
         ticket = await self.limiter.acquire()
         answered = False
         client: httpx.AsyncClient | None = None
         try:
+            # Checked after the wait for a slot: answers that arrived meanwhile may have used the quota up.
+            self.quota.check()
             token = await self.credentials.token(self.client)
             client = await self._clients.get()
             self.stats.requests += 1
@@ -225,6 +226,8 @@ class Sender:
                 outcome = self.classify(response, expect)
                 outcome.attempts = attempts
                 return outcome, (response if outcome.status == "sent" else None)
+            except RefreshFailed:
+                raise  # the refresh itself failed: asking again would fail the same way
             except AuthError:
                 if self.credentials.can_refresh and not refreshed:
                     refreshed = True
