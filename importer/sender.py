@@ -40,6 +40,7 @@ from importer.errors import (
     redact,
 )
 from importer.pacing import DailyQuota, RateLimiter
+from importer.transport import StreamTransport, proxies_configured
 
 PLAYED_PATH = "/media-bridge/v1/events/media-played"
 PERCENT_PATH = "/media-bridge/v1/events/media-played-percent"
@@ -151,6 +152,8 @@ class Sender:
         # httpcore's shared pool scans every connection for every request, which costs
         # more CPU than the request itself at high concurrency.
         tls = ssl.create_default_context()  # loading CA certificates once, not per client
+        if transport is None and not proxies_configured():
+            transport = StreamTransport(tls)
 
         def make_client(connections: int) -> httpx.AsyncClient:
             return httpx.AsyncClient(
