@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _HASH_KEY = "media-import-key"
+_MAX_RUN = 1 << 20
 
 
 def hash_keys(columns: list[pa.Array], salt: str = _HASH_KEY) -> np.ndarray:
@@ -55,7 +56,13 @@ class KeySet:
         self.size += len(run)
         self._runs.append(run)
         # Merge while the newest run is at least half the size of the one before: log(n) runs.
-        while len(self._runs) > 1 and len(self._runs[-1]) * 2 >= len(self._runs[-2]):
+        # Runs stop growing at _MAX_RUN keys: merging two big runs would need both plus the result
+        # in memory at once, and a few more binary searches per batch cost less than that peak.
+        while (
+            len(self._runs) > 1
+            and len(self._runs[-1]) * 2 >= len(self._runs[-2])
+            and len(self._runs[-2]) < _MAX_RUN
+        ):
             last = self._runs.pop()
             prev = self._runs.pop()
             # Insert the smaller sorted run into the larger: one new array, no sort buffer.
