@@ -58,11 +58,7 @@ class KeySet:
         # Merge while the newest run is at least half the size of the one before: log(n) runs.
         # Runs stop growing at _MAX_RUN keys: merging two big runs would need both plus the result
         # in memory at once, and a few more binary searches per batch cost less than that peak.
-        while (
-            len(self._runs) > 1
-            and len(self._runs[-1]) * 2 >= len(self._runs[-2])
-            and len(self._runs[-2]) < _MAX_RUN
-        ):
+        while len(self._runs) > 1 and len(self._runs[-1]) * 2 >= len(self._runs[-2]) and len(self._runs[-2]) < _MAX_RUN:
             last = self._runs.pop()
             prev = self._runs.pop()
             # Insert the smaller sorted run into the larger: one new array, no sort buffer.
