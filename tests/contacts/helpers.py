@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support import Ran, results_rows, summary_of  # noqa: F401
 
 from importer.cli import main
 from importer.simulator import Simulator
@@ -66,16 +67,6 @@ def touch(path: Path) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
 
 
-def results_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-def summary_of(results: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(Path(f"{results}.summary.json").read_text(encoding="utf-8"))
-    return data
-
-
 def cached_contacts(state_dir: Path) -> dict[str, int | None]:
     """The state directory's contact cache, read with sqlite3 directly."""
     db = sqlite3.connect(f"file:{state_dir / 'journal.sqlite'}?mode=ro", uri=True)
@@ -89,27 +80,6 @@ def sim_events(sim: Simulator, endpoint: str | None = None) -> list[dict[str, An
     """Accepted event bodies, oldest first (only ``endpoint``'s when given)."""
     records = sim.client.events(endpoint=endpoint) if endpoint else sim.client.events()
     return [r["event"] for r in records]
-
-
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-    results: Path
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return summary_of(self.results)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = self.summary["counts"]
-        return counts
-
-    @property
-    def rows(self) -> list[dict[str, str]]:
-        return results_rows(self.results)
 
 
 class Cli:

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from support import summary_of  # noqa: F401
 
 from importer.simulator import Simulator
 
@@ -108,11 +109,6 @@ def assert_received_once(sim: Simulator, want: set[Key]) -> None:
 
 def requests_made(sim: Simulator) -> int:
     return int(sim.client.stats()["requests_total"])
-
-
-def summary_of(results: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(Path(f"{results}.summary.json").read_text(encoding="utf-8"))
-    return data
 
 
 def query(state_dir: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +16,9 @@ import pytest
 
 from importer.cli import main
 
-from .helpers import MAPPING, REPO, results_rows, summary_of
+from .helpers import MAPPING, REPO, Ran
 
 ENV_NAMES = ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_CLIENT_ID", "HUBSPOT_CLIENT_SECRET", "HUBSPOT_REFRESH_TOKEN")
-
-
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-    results: Path
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return summary_of(self.results)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = self.summary["counts"]
-        return counts
-
-    @property
-    def rows(self) -> list[dict[str, str]]:
-        return results_rows(self.results)
 
 
 def run_args(

@@ -3,7 +3,6 @@ HubSpot answers for ``httpx.MockTransport``, and reading what a run wrote."""
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
 import sqlite3
@@ -15,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import httpx
+from support import Ran, results_rows, summary_of  # noqa: F401
 
 from importer.simulator import Simulator
 
@@ -76,16 +76,6 @@ def assert_exactly_once(counts: Counter[Key], expected: set[Key]) -> None:
     assert not missing, f"{len(missing)} events never arrived, e.g. {sorted(missing)[:3]}"
     assert not extra, f"{len(extra)} unexpected events arrived, e.g. {sorted(extra)[:3]}"
     assert not twice, f"{len(twice)} events arrived more than once, e.g. {sorted(twice.items())[:3]}"
-
-
-def results_rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-def summary_of(results: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(Path(f"{results}.summary.json").read_text(encoding="utf-8"))
-    return data
 
 
 def journal_statuses(state_dir: Path) -> Counter[str]:
