@@ -15,7 +15,13 @@ from importer.mapping.plan import EVENT_SCHEMA
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INT64_MAX = 2**63 - 1
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=150,
+    derandomize=True,  # the same examples on every run: CI results do not depend on luck
+    deadline=None,
+    # Filtered strategies (non-integral floats) may reject many draws on an unlucky seed.
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 int64s = st.integers(min_value=-INT64_MAX, max_value=INT64_MAX)
 exact_float_ints = st.integers(min_value=-(2**53), max_value=2**53)
