@@ -173,10 +173,6 @@ def _readable_name(name: str, override: str | None) -> bool:
 
 def open_binary(source: SourceFile) -> IO[bytes]:
     """The (decompressed) bytes of any source, local or remote, as a stream."""
-    return _open_text_bytes(source)
-
-
-def _open_text_bytes(source: SourceFile) -> IO[bytes]:
     try:
         if source.fs is not None:
             stream = open_stream(source)
@@ -192,7 +188,7 @@ def _open_text_bytes(source: SourceFile) -> IO[bytes]:
 
 def _sniff(source: SourceFile) -> bytes:
     """The first bytes of the (decompressed) content; errors name the file."""
-    with _open_text_bytes(source) as fh:
+    with open_binary(source) as fh:
         try:
             return fh.read(_SNIFF_BYTES)
         except (OSError, EOFError, zlib.error) as exc:
@@ -306,14 +302,14 @@ def _json_columns(source: SourceFile, text: str) -> list[str]:
 
 def _parquet_columns(source: SourceFile) -> list[str]:
     try:
-        return list(_parquet_file(source).schema_arrow.names)
+        return list(parquet_file(source).schema_arrow.names)
     except InputError:
         raise
     except Exception as exc:
         raise InputError(f"{source.path}: not a readable Parquet file ({_short(exc)})") from None
 
 
-def _parquet_file(source: SourceFile) -> pq.ParquetFile:
+def parquet_file(source: SourceFile) -> pq.ParquetFile:
     if source.compressed:
         raise InputError(f"{source.path}: gzip around Parquet is not supported", hint="unzip it first")
     try:
@@ -339,6 +335,22 @@ def _parquet_file(source: SourceFile) -> pq.ParquetFile:
 
 def _short(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+
+
+def count_rows(sources: Sequence[SourceFile]) -> int:
+    """Rows in every source, cheaply (for progress estimates): Parquet metadata, or newlines in text."""
+    total = 0
+    for source in sources:
+        try:
+            if source.format == "parquet":
+                total += parquet_file(source).metadata.num_rows
+                continue
+            with open_binary(source) as fh:
+                lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 22), b""))
+            total += max(0, lines - (0 if source.format == "jsonl" else 1))
+        except (OSError, EOFError, pa.ArrowException, InputError):
+            continue
+    return total
 
 
 def iter_batches(source: SourceFile, options: InputOptions, columns: Sequence[str] | None = None) -> Iterator[Batch]:
@@ -368,7 +380,7 @@ def _number_around(first: int, n: int, bad: list[BadRow]) -> tuple[pa.Int64Array
 
 
 def _parquet_batches(source: SourceFile, options: InputOptions, columns: Sequence[str] | None) -> Iterator[Batch]:
-    pf = _parquet_file(source)
+    pf = parquet_file(source)
     row = 1
     try:
         wanted = list(columns) if columns else None
@@ -457,7 +469,7 @@ def _json_batches(source: SourceFile, options: InputOptions, columns: Sequence[s
     # so a field that is null for a million lines and then appears is not an error.
     # A JSON Lines row number is its line number: blank and broken lines keep their place.
     line_no = 0
-    with _open_text_bytes(source) as fh:
+    with open_binary(source) as fh:
         try:
             while True:
                 lines = fh.readlines(_JSON_CHUNK_BYTES)

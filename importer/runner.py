@@ -33,7 +33,7 @@ from importer.journal import Journal, Record, StateLock, event_keys, fingerprint
 from importer.pacing import DailyQuota, Rate, RateLimiter, format_duration
 from importer.pipeline import Pipeline, PreparedBatch
 from importer.progress import NullProgress, Progress
-from importer.readers import SourceFile
+from importer.readers import SourceFile, count_rows
 from importer.results import ResultsWriter, results_table
 from importer.sender import PERCENT_PATH, PLAYED_PATH, Outcome, RetryPolicy, Sender
 from importer.summary import RunSummary, write_summary
@@ -343,7 +343,7 @@ class Runner:
     # -- sources of events ------------------------------------------------------------------
     async def _from_pipeline(self, pipeline: Pipeline) -> AsyncIterator[list[Event]]:
         reader = Journal(self.options.state_dir)  # a connection of its own for the reading thread
-        self._total_rows = await asyncio.to_thread(count_rows, pipeline)
+        self._total_rows = await asyncio.to_thread(count_rows, pipeline.sources)
         it: Iterator[PreparedBatch] = pipeline.batches()
         current: str | None = None
         try:
@@ -486,25 +486,3 @@ def _skipped_records(source: SourceFile, events: pa.Table, sent: Any) -> pa.Tabl
         error=pa.repeat(pa.scalar("sent by an earlier run"), n),
         payload=ev.column("payload"),
     )
-
-
-def count_rows(pipeline: Pipeline) -> int:
-    """Rows in every input, cheaply: Parquet metadata, or newlines in text files."""
-    import pyarrow.parquet as pq
-
-    from importer.readers import open_binary
-
-    total = 0
-    for source in pipeline.sources:
-        try:
-            if source.format == "parquet":
-                total += pq.ParquetFile(
-                    source.fs.open_input_file(source.fs_path) if source.fs else source.path
-                ).metadata.num_rows
-                continue
-            with open_binary(source) as fh:
-                lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 22), b""))
-            total += max(0, lines - (0 if source.format == "jsonl" else 1))
-        except (OSError, EOFError, pa.ArrowException, ImporterError):
-            continue
-    return total
