@@ -140,6 +140,13 @@ class SimulatorConfig:
                 return token
         return next(iter(self.tokens), None)
 
+    def required_token(self) -> str:
+        """``first_token``, for a server that must have one (the demo, tests)."""
+        token = self.first_token()
+        if token is None:
+            raise RuntimeError("no static token is configured")
+        return token
+
 
 FAULT_RATES = ("error_rate", "drop_rate", "slow_rate", "locked_rate", "migration_rate")
 

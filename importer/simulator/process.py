@@ -31,10 +31,7 @@ class SimulatorProcess:
 
     @property
     def token(self) -> str:
-        token = self.config.first_token()
-        if token is None:
-            raise RuntimeError("no static token is configured")
-        return token
+        return self.config.required_token()
 
     @property
     def pid(self) -> int:

@@ -67,10 +67,7 @@ class Simulator:
     @property
     def token(self) -> str:
         """A configured token with every scope (the first one), for tests and the demo."""
-        token = self.config.first_token()
-        if token is None:
-            raise RuntimeError("no static token is configured")
-        return token
+        return self.config.required_token()
 
     @property
     def client(self) -> SimulatorClient:
