@@ -1,6 +1,6 @@
 """Payload encoding: the event table → one JSON document per event, built column-wise.
 
-Each payload is assembled from whole columns with Arrow string kernels: field
+Each payload is assembled from whole columns by one Arrow string join: field
 names are constants, ids and timestamps are written as JSON integers, text is
 escaped, and null fields are left out. Only the rare value holding a control
 character goes through ``json.dumps``.
@@ -64,20 +64,48 @@ def encode_payloads(events: pa.Table, fields: tuple[str, ...] = FIELD_ORDER) -> 
     n = events.num_rows
     if n == 0:
         return pa.array([], pa.string())
-    # A leading empty member keeps every row non-null for the skip-nulls join (pyarrow drops
-    # rows whose inputs are all null) and puts one comma in front, which the slice removes.
-    members: list[pa.Array] = [pa.repeat(pa.scalar(""), n)]
+    # One join builds every payload: each field is ',"name":value', and a field with nulls is a
+    # member of its own that is null (so left out) where the value is. The leading comma of each
+    # payload then becomes its opening brace in place.
+    pieces: list[pa.Array | pa.Scalar] = []
     for name in fields:
         col = events.column(name).combine_chunks()
         if col.null_count == n:
             continue
         if name in INT_FIELDS:
-            member = pc.binary_join_element_wise(pa.scalar(f'"{name}":'), pc.cast(col, pa.string()), "")
-        elif not _needs_escape(col):  # name, quotes and value in one kernel
-            member = pc.binary_join_element_wise(pa.scalar(f'"{name}":"'), col, pa.scalar('"'), "")
+            parts: list[pa.Array | pa.Scalar] = [pa.scalar(f',"{name}":'), pc.cast(col, pa.string())]
+        elif not _needs_escape(col):
+            parts = [pa.scalar(f',"{name}":"'), col, pa.scalar('"')]
         else:
-            member = pc.binary_join_element_wise(pa.scalar(f'"{name}":'), json_string(col), "")
-        members.append(member)
-    body = pc.binary_join_element_wise(*members, ",", null_handling="skip")
-    body = pc.utf8_slice_codeunits(body, 1)
-    return pc.binary_join_element_wise(pa.scalar("{"), body, pa.scalar("}"), "")
+            parts = [pa.scalar(f',"{name}":'), json_string(col)]
+        if col.null_count:
+            pieces.append(pc.binary_join_element_wise(*parts, ""))
+        else:
+            pieces.extend(parts)
+    pieces.append(pa.scalar("}"))
+    joined = pc.binary_join_element_wise(*_merge_constants(pieces), "", null_handling="replace", null_replacement="")
+    return _open_brace(joined)
+
+
+def _merge_constants(pieces: list[pa.Array | pa.Scalar]) -> list[pa.Array | pa.Scalar]:
+    """Neighbouring constants as one: the join's cost grows with its number of inputs."""
+    out: list[pa.Array | pa.Scalar] = []
+    for piece in pieces:
+        if isinstance(piece, pa.Scalar) and out and isinstance(out[-1], pa.Scalar):
+            out[-1] = pa.scalar(out[-1].as_py() + piece.as_py())
+        else:
+            out.append(piece)
+    return out
+
+
+def _open_brace(joined: pa.Array) -> pa.Array:
+    """Turn each value's leading comma into "{" ("}" alone, an event with no field, becomes "{}")."""
+    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[joined.offset : joined.offset + len(joined) + 1]
+    lengths = np.diff(offsets)
+    data = joined.buffers()[2]
+    if data is None or not data.is_mutable or (lengths == 1).any():
+        body = pc.if_else(pc.starts_with(joined, ","), pc.utf8_slice_codeunits(joined, 1), joined)
+        return pc.binary_join_element_wise(pa.scalar("{"), body, "")
+    raw = np.frombuffer(data, dtype=np.uint8)
+    raw[offsets[:-1]] = ord("{")  # a fresh buffer of our own join: nobody else holds it
+    return joined

@@ -2,10 +2,13 @@
 
 Keys are hashed column-wise (SipHash through pandas) and kept in sorted numpy
 runs that merge like an LSM tree: membership is a binary search per run, and a
-batch is checked and added without any per-key Python work. Eight bytes a key.
+batch is checked and added without any per-key Python work. Eight bytes a key,
+plus an optional fixed bitmap that spares most new keys their searches.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -28,27 +31,54 @@ def hash_keys(columns: list[pa.Array], salt: str = _HASH_KEY) -> np.ndarray:
 
 
 class KeySet:
-    """A growing set of uint64 hashes held as a few sorted runs."""
+    """A growing set of uint64 hashes held as a few sorted runs, optionally behind a bitmap filter.
 
-    def __init__(self) -> None:
+    A batch is sorted once; its sorted keys walk each run in order (a cache-friendly binary
+    search). With ``filter_bits``, a bitmap keeps one bit per slice of the hash space: a key
+    whose bit is clear is new without any search. At 2**25 bits (4 MB) and 8M keys, four
+    keys in five skip the search.
+    """
+
+    def __init__(self, filter_bits: int = 0) -> None:
         self._runs: list[np.ndarray] = []
+        self._filter_bits = filter_bits
+        self._filter: np.ndarray | None = None
         self.size = 0
 
     def add_new(self, keys: np.ndarray) -> np.ndarray:
         """Add ``keys``; return a mask of those seen for the first time (first occurrence in the batch wins)."""
-        if len(keys) == 0:
+        n = len(keys)
+        if n == 0:
             return np.zeros(0, dtype=bool)
-        _, first_index = np.unique(keys, return_index=True)
-        first_in_batch = np.zeros(len(keys), dtype=bool)
-        first_in_batch[first_index] = True
-        seen = np.zeros(len(keys), dtype=bool)
-        for run in self._runs:
-            pos = np.searchsorted(run, keys)
-            pos[pos == len(run)] = 0
-            seen |= run[pos] == keys
-        new = first_in_batch & ~seen
-        self._push(np.sort(keys[new]))
-        return new
+        order = np.argsort(keys, kind="stable")  # equal keys keep their batch order: the first wins
+        ordered = keys[order]
+        new = np.ones(n, dtype=bool)
+        new[1:] = ordered[1:] != ordered[:-1]
+        check = new
+        if self._filter_bits:
+            if self._filter is None:
+                self._filter = np.zeros(1 << (self._filter_bits - 3), dtype=np.uint8)
+            slot = ordered >> np.uint64(64 - self._filter_bits)
+            byte, bit = (slot >> np.uint64(3)).astype(np.intp), (slot & np.uint64(7)).astype(np.uint8)
+            check = new & ((self._filter[byte] >> bit) & 1).astype(bool)
+        maybe = np.flatnonzero(check)
+        if len(maybe) and self._runs:
+            candidates = ordered[maybe]
+            seen = np.zeros(len(maybe), dtype=bool)
+            for run in self._runs:
+                pos = np.minimum(np.searchsorted(run, candidates), len(run) - 1)
+                seen |= run[pos] == candidates
+            new[maybe[seen]] = False
+        if self._filter is not None:
+            np.bitwise_or.at(self._filter, byte[new], np.left_shift(np.uint8(1), bit[new]))
+        self._push(ordered[new])
+        first = np.zeros(n, dtype=bool)
+        first[order[new]] = True
+        return first
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """The keys, a sorted run at a time."""
+        return iter(self._runs)
 
     def _push(self, run: np.ndarray) -> None:
         if len(run) == 0:
@@ -78,21 +108,22 @@ class DistinctCounter:
     def add(self, keys: np.ndarray) -> None:
         if len(keys) == 0:
             return
-        idx = (keys >> np.uint64(64 - self._P)).astype(np.int64)
+        if self._exact is None:
+            self._observe(keys)
+            return
+        self._exact.add_new(keys)
+        if self._exact.size > self.exact_limit:
+            # Past the limit: the registers start from every key held so far, then the set goes.
+            for run in self._exact:
+                self._observe(run)
+            self._exact = None
+
+    def _observe(self, keys: np.ndarray) -> None:
+        idx = (keys >> np.uint64(64 - self._P)).astype(np.intp)
         rest = (keys << np.uint64(self._P)) | np.uint64(1 << (self._P - 1))
         # Rank = leading zeros of the remaining bits + 1.
         rank = (64 - np.floor(np.log2(rest.astype(np.float64))).astype(np.int64)).astype(np.uint8)
-        # Highest rank per register: sort by (register, rank) and keep each register's last entry
-        # (np.maximum.at would do it too, at a tenth of the speed).
-        order = np.lexsort((rank, idx))
-        idx, rank = idx[order], rank[order]
-        last = np.ones(len(idx), dtype=bool)
-        last[:-1] = idx[1:] != idx[:-1]
-        self._registers[idx[last]] = np.maximum(self._registers[idx[last]], rank[last])
-        if self._exact is not None:
-            self._exact.add_new(keys)
-            if self._exact.size > self.exact_limit:
-                self._exact = None
+        np.maximum.at(self._registers, idx, rank)
 
     @property
     def exact(self) -> bool:

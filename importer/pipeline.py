@@ -62,7 +62,7 @@ class Pipeline:
         ]
         self.plan = Plan(mapping)
         self.progress = progress or NullProgress()
-        self._dedupe = KeySet() if mapping.dedupe else None
+        self._dedupe = KeySet(filter_bits=25) if mapping.dedupe else None
 
     def preflight(self) -> None:
         """Check every input's header against the mapping before any row is read."""

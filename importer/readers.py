@@ -364,7 +364,7 @@ def iter_batches(source: SourceFile, options: InputOptions, columns: Sequence[st
 
 
 def _numbered(first: int, n: int) -> pa.Int64Array:
-    return pa.array(range(first, first + n), type=pa.int64())
+    return pa.array(np.arange(first, first + n, dtype=np.int64))
 
 
 def _number_around(first: int, n: int, bad: list[BadRow]) -> tuple[pa.Int64Array, int]:

@@ -7,6 +7,8 @@ caller turns that mask into row errors; nothing here raises for bad data.
 
 from __future__ import annotations
 
+import contextlib
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -19,6 +21,7 @@ INT64_MAX = 9_223_372_036_854_775_807
 _INT_RE = r"^[+-]?[0-9]+(\.0*)?$"
 _NUMERIC_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 _OFFSET_RE = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*(Z|z|UTC|[+-][0-9]{2}(:?[0-9]{2})?)$"
+_OFFSET = re.compile(_OFFSET_RE)
 _PLAIN_ISO_RE = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,3})?)?)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
 )
@@ -177,14 +180,7 @@ def to_epoch_ms(arr: pa.Array, fmt: TimestampFormat) -> Coerced:
         return to_epoch_ms(pc.cast(pc.cast(arr, pa.date32()), pa.timestamp("ms")), fmt)
     if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or fmt.format == "epoch":
         return _from_epoch(arr, fmt)
-    text = as_text(arr)
-    if fmt.format == "auto":
-        numeric = pc.fill_null(pc.match_substring_regex(text, _NUMERIC_RE), False)
-        if pc.any(numeric).as_py():
-            ep, ep_bad = _from_epoch(pc.if_else(numeric, text, None), fmt)
-            iso, iso_bad = _from_text(pc.if_else(numeric, None, text), fmt)
-            return pc.if_else(numeric, ep, iso), pc.or_(ep_bad, iso_bad)
-    return _from_text(text, fmt)
+    return _from_text(as_text(arr), fmt)
 
 
 def _from_epoch(arr: pa.Array, fmt: TimestampFormat) -> Coerced:
@@ -223,43 +219,84 @@ def _int_epoch_ms(ints: pa.Array, unit: str) -> pa.Array:
 def _from_text(text: pa.Array, fmt: TimestampFormat) -> Coerced:
     if fmt.format not in ("auto", "iso8601"):
         return _from_strptime(text, fmt)
-    has_offset = pc.fill_null(pc.match_substring_regex(text, _OFFSET_RE), False)
-    fast = _arrow_iso(text, has_offset, fmt.timezone)
-    if fast is not None:
-        return fast
-    # Some value is not plain ISO 8601 (a typo, another layout): Arrow takes the ones that look
-    # like it, pandas the rest, so one bad row does not slow down its whole batch.
+    whole = _arrow_iso(text, fmt.timezone)  # the usual column: ISO 8601 throughout
+    if whole is not None:
+        return whole, no_errors(len(text))
+    # Some value is not plain ISO 8601 (a typo, another layout, an epoch number), or offsets and
+    # local times mix: Arrow takes the plain ones, and only the few others get a closer look,
+    # so one odd row does not slow down its whole batch.
     plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_ISO_RE), False)
+    others = pc.and_(pc.is_valid(text), pc.invert(plain))
+    fast = _arrow_iso_mixed(pc.if_else(plain, text, pa.scalar(None, pa.string())), fmt.timezone)
+    if fast is None:  # plain-looking values Arrow refuses (2025-02-30): the closer look for all
+        fast, others = pa.nulls(len(text), pa.int64()), pc.is_valid(text)
+    rows = np.flatnonzero(np.asarray(others.to_numpy(zero_copy_only=False), dtype=bool))
+    if len(rows) == 0:
+        return fast, no_errors(len(text))
+    parsed, bad = _odd_text(pc.take(text, pa.array(rows)), fmt)
+    out = np.array(pc.fill_null(fast, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    valid = np.array(pc.is_valid(fast).to_numpy(zero_copy_only=False), dtype=bool)
+    out[rows] = np.asarray(pc.fill_null(parsed, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    valid[rows] = np.asarray(pc.is_valid(parsed).to_numpy(zero_copy_only=False), dtype=bool)
+    bad_all = np.zeros(len(text), dtype=bool)
+    bad_all[rows] = np.asarray(bad.to_numpy(zero_copy_only=False), dtype=bool)
+    return pa.array(out, mask=~valid), pa.array(bad_all)
+
+
+def _odd_text(text: pa.Array, fmt: TimestampFormat) -> Coerced:
+    """Values Arrow's parser refused: epoch numbers (format auto), else pandas' ISO 8601 parser."""
+    if fmt.format == "auto":
+        numeric = pc.fill_null(pc.match_substring_regex(text, _NUMERIC_RE), False)
+        if pc.any(numeric).as_py():
+            ep, ep_bad = _from_epoch(pc.if_else(numeric, text, None), fmt)
+            iso, iso_bad = _pandas_iso(pc.if_else(numeric, None, text), fmt)
+            return pc.if_else(numeric, ep, iso), pc.or_(ep_bad, iso_bad)
+    return _pandas_iso(text, fmt)
+
+
+def _arrow_iso(text: pa.Array, zone: str) -> pa.Array | None:
+    """Arrow's own ISO 8601 parser, all or nothing; None when any value needs more care.
+
+    The first value says whether the column carries offsets: a cast of the other kind is tried
+    only through ``_arrow_iso_mixed``, as Arrow is slow to refuse a whole column of the wrong kind.
+    """
+    valid = text.is_valid()
+    first = text[0] if text.null_count == 0 else text[int(np.argmax(valid.to_numpy(zero_copy_only=False)))]
+    if not first.is_valid:
+        return pa.nulls(len(text), pa.int64())
+    with contextlib.suppress(pa.ArrowInvalid):
+        if _OFFSET.search(first.as_py()):
+            return pc.cast(pc.cast(text, pa.timestamp("ms", "UTC")), pa.int64())
+        return _local_ms(pc.cast(text, pa.timestamp("ms")), zone)
+    return None
+
+
+def _arrow_iso_mixed(text: pa.Array, zone: str) -> pa.Array | None:
+    """Arrow's parser over values with and without offsets; None when it refuses any value."""
+    whole = _arrow_iso(text, zone)
+    if whole is not None:
+        return whole
     null = pa.scalar(None, pa.string())
-    fast = _arrow_iso(pc.if_else(plain, text, null), has_offset, fmt.timezone)
-    if fast is None:
-        return _pandas_iso(text, has_offset, fmt)
-    rest, rest_bad = _pandas_iso(pc.if_else(plain, null, text), has_offset, fmt)
-    return pc.if_else(plain, fast[0], rest), rest_bad
-
-
-def _arrow_iso(text: pa.Array, has_offset: pa.Array, zone: str) -> Coerced | None:
-    """Arrow's own ISO 8601 parser: fast, but all-or-nothing; None when any value needs pandas."""
-    with_offset = None
-    if pc.any(has_offset).as_py():
-        offset_text = pc.if_else(has_offset, text, pa.scalar(None, pa.string()))
-        try:
-            with_offset = pc.cast(pc.replace_substring_regex(offset_text, r"\s*UTC$", "Z"), pa.timestamp("ms", "UTC"))
-        except pa.ArrowInvalid:
-            return None
+    has_offset = pc.fill_null(pc.match_substring_regex(text, _OFFSET_RE), False)
     try:
-        naive = pc.cast(pc.if_else(has_offset, pa.scalar(None, pa.string()), text), pa.timestamp("ms"))
-        local = pc.assume_timezone(naive, zone, ambiguous="earliest", nonexistent="latest")
+        with_offset = pc.cast(pc.cast(pc.if_else(has_offset, text, null), pa.timestamp("ms", "UTC")), pa.int64())
+        local = _local_ms(pc.cast(pc.if_else(has_offset, null, text), pa.timestamp("ms")), zone)
     except pa.ArrowInvalid:
         return None
-    local_ms = pc.cast(pc.cast(local, pa.timestamp("ms", "UTC")), pa.int64())
-    if with_offset is None:
-        return local_ms, no_errors(len(text))
-    return pc.if_else(has_offset, pc.cast(with_offset, pa.int64()), local_ms), no_errors(len(text))
+    return pc.if_else(has_offset, with_offset, local)
 
 
-def _pandas_iso(text: pa.Array, has_offset: pa.Array, fmt: TimestampFormat) -> Coerced:
+def _local_ms(naive: pa.Array, zone: str) -> pa.Array:
+    """Naive timestamps read in ``zone``, as UTC epoch milliseconds."""
+    if zone == "UTC":  # the epoch of a naive time is its UTC reading
+        return pc.cast(naive, pa.int64())
+    local = pc.assume_timezone(naive, zone, ambiguous="earliest", nonexistent="latest")
+    return pc.cast(pc.cast(local, pa.timestamp("ms", "UTC")), pa.int64())
+
+
+def _pandas_iso(text: pa.Array, fmt: TimestampFormat) -> Coerced:
     n = len(text)
+    has_offset = pc.fill_null(pc.match_substring_regex(text, _OFFSET_RE), False)
     # "UTC" as a suffix is not ISO 8601 but common in exports; pandas wants "Z".
     series = pd.Series(pc.replace_substring_regex(text, r"\s*UTC$", "Z").to_pandas(), dtype=object)
     result = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)

@@ -128,15 +128,8 @@ class Plan:
                 unresolved = pc.and_(unresolved, pc.is_null(columns[member]))
             errors.add(unresolved, name, key, msg)
 
-        parts = [
-            self._rule_events(i, frame, keep, columns, errors, skipped, batch) for i in range(len(self.mapping.events))
-        ]
-        events = pa.concat_tables(parts) if parts else EVENT_SCHEMA.empty_table()
-        if len(parts) > 1 and events.num_rows:
-            order = pc.sort_indices(
-                events, sort_keys=[("_row", "ascending"), ("_rule", "ascending"), ("playedPercent", "ascending")]
-            )
-            events = events.take(order)
+        parts = [self._rule_events(i, frame, keep, skipped) for i in range(len(self.mapping.events))]
+        events = self._assemble(parts, frame, columns, errors, batch) if parts else EVENT_SCHEMA.empty_table()
         return MappedBatch(batch.source, n, events, skipped, batch.bad_rows)
 
     def _coerce(self, name: str, kind: str, value: Value, errors: ErrorColumns) -> pa.Array:
@@ -149,22 +142,13 @@ class Plan:
         text = as_text(value.values)
         return pc.utf8_upper(text) if kind == "enum" else text
 
-    def _rule_events(
-        self,
-        index: int,
-        frame: Frame,
-        keep: np.ndarray,
-        columns: dict[str, pa.Array],
-        errors: ErrorColumns,
-        skipped: Counter[str],
-        batch: Batch,
-    ) -> pa.Table:
+    def _rule_events(self, index: int, frame: Frame, keep: np.ndarray, skipped: Counter[str]) -> _RuleEvents:
         rule = self.mapping.events[index]
         mask = keep.copy()
         if rule.when is not None:
             mask &= _np(condition_mask(rule.when, frame))
         if rule.percent is not None:
-            return self._percent_events(index, frame, mask, columns, errors, batch)
+            return self._percent_events(index, frame, mask)
         if isinstance(rule.state, Expr):
             state_value = evaluate(rule.state, frame)
             state = pc.utf8_upper(as_text(state_value.values))
@@ -174,22 +158,12 @@ class Plan:
             if unmapped.any():
                 skipped[f"events[{index}] {rule.name}: state not mapped"] += int(unmapped.sum())
             mask &= ~unmapped
-        else:
-            state = pa.repeat(pa.scalar(rule.state), frame.n)
+            rows = np.flatnonzero(mask)
+            return _RuleEvents(index, rows, pc.take(state, pa.array(rows, pa.int64())), None)
         rows = np.flatnonzero(mask)
-        return self._events(
-            index, frame, rows, pc.take(state, pa.array(rows, pa.int64())), None, columns, errors, batch
-        )
+        return _RuleEvents(index, rows, pa.repeat(pa.scalar(rule.state), len(rows)), None)
 
-    def _percent_events(
-        self,
-        index: int,
-        frame: Frame,
-        mask: np.ndarray,
-        columns: dict[str, pa.Array],
-        errors: ErrorColumns,
-        batch: Batch,
-    ) -> pa.Table:
+    def _percent_events(self, index: int, frame: Frame, mask: np.ndarray) -> _RuleEvents:
         """One media-played-percent event per quartile each row reached: 0, 25, ... up to its share."""
         share_spec = self.mapping.events[index].percent
         assert share_spec is not None
@@ -207,38 +181,76 @@ class Plan:
         valid = mask & (values >= 0) & np.isfinite(values)
         rows = np.concatenate([np.flatnonzero(valid & (reached >= q)) for q in range(5)])
         quartiles = np.concatenate([np.full(int((valid & (reached >= q)).sum()), 25 * q) for q in range(5)])
-        states = pa.nulls(len(rows), pa.string())
-        return self._events(index, frame, rows, states, quartiles, columns, errors, batch)
+        return _RuleEvents(index, rows, pa.nulls(len(rows), pa.string()), quartiles)
 
-    def _events(
+    def _assemble(
         self,
-        index: int,
+        parts: list[_RuleEvents],
         frame: Frame,
-        rows: np.ndarray,
-        state: pa.Array,
-        percent: np.ndarray | None,
         columns: dict[str, pa.Array],
         errors: ErrorColumns,
         batch: Batch,
     ) -> pa.Table:
-        rule = self.mapping.events[index]
+        """The events of every rule in row order (then rule, then quartile), each column taken once."""
+        rows = np.concatenate([p.rows for p in parts])
+        rule = np.concatenate([np.full(len(p.rows), p.index, dtype=np.int32) for p in parts])
+        order: pa.Array | None = None
+        if len(parts) > 1:
+            # A stable sort keeps rule order, then quartile order, among one row's events.
+            order_np = np.argsort(rows, kind="stable")
+            rows, rule, order = rows[order_np], rule[order_np], pa.array(order_np)
+
+        def in_order(pieces: list[pa.Array]) -> pa.Array:
+            joined = pa.concat_arrays(pieces) if len(pieces) > 1 else pieces[0]
+            return joined if order is None else pc.take(joined, order)
+
         idx = pa.array(rows, pa.int64())
-        ts = evaluate(rule.timestamp, frame)
+        stamps = [evaluate(self.mapping.events[p.index].timestamp, frame) for p in parts]
         ev_errors = errors.take(idx)
-        if ts.bad is not None:
-            ev_errors.add(pc.take(ts.bad, idx), "occurredTimestamp", pc.take(ts.raw, idx), ts.reason)
+        part_idx = [pa.array(p.rows, pa.int64()) for p in parts]
+        bad_parts = [
+            i for i, ts in enumerate(stamps) if ts.bad is not None and pc.any(pc.take(ts.bad, part_idx[i])).as_py()
+        ]
+        if bad_parts:
+            raw = in_order(
+                [
+                    pc.take(as_text(ts.raw if ts.raw is not None else ts.values), part_idx[i])
+                    for i, ts in enumerate(stamps)
+                ]
+            )
+            for i in bad_parts:
+                bad = stamps[i].bad
+                assert bad is not None
+                pieces = [
+                    pc.take(bad, part_idx[j]) if j == i else pa.array(np.zeros(len(p.rows), dtype=bool))
+                    for j, p in enumerate(parts)
+                ]
+                ev_errors.add(in_order(pieces), "occurredTimestamp", raw, stamps[i].reason)
+        kinds = pa.array([r.kind for r in self.mapping.events], pa.string())
+        percents = [pa.nulls(len(p.rows), pa.int64()) if p.percent is None else pa.array(p.percent, pa.int64())
+                    for p in parts]  # fmt: skip
         out: dict[str, pa.Array] = {
             "_row": pc.take(batch.row_numbers, idx),
-            "_rule": pa.array(np.full(len(idx), index, dtype=np.int32)),
-            "_type": pa.repeat(pa.scalar(rule.kind), len(idx)),
-            "state": state,
-            "playedPercent": pa.nulls(len(idx), pa.int64()) if percent is None else pa.array(percent, pa.int64()),
-            "occurredTimestamp": pc.take(ts.values, idx),
+            "_rule": pa.array(rule),
+            "_type": pc.take(kinds, pa.array(rule)),
+            "state": in_order([p.state for p in parts]),
+            "playedPercent": in_order(percents),
+            "occurredTimestamp": in_order([pc.take(ts.values, part_idx[i]) for i, ts in enumerate(stamps)]),
         }
         for name in PAYLOAD_FIELDS:
             out[name] = pc.take(columns[name], idx)
         out.update(ev_errors.columns())
         return pa.table(out, schema=EVENT_SCHEMA)
+
+
+@dataclass
+class _RuleEvents:
+    """One event rule's events in one batch: their rows, state and quartile (before ordering)."""
+
+    index: int
+    rows: np.ndarray
+    state: pa.Array
+    percent: np.ndarray | None
 
 
 def _np(mask: pa.Array) -> np.ndarray:

@@ -180,3 +180,30 @@ def test_encode_payloads_round_trips_any_text(rows: list[tuple[str, str | None, 
     decoded = [json.loads(p) for p in encode_payloads(table).to_pylist()]
     expected = [{"sessionId": s, "contactId": c, **({} if n is None else {"mediaName": n})} for s, n, c in rows]
     assert decoded == expected
+
+
+timestamp_texts = st.one_of(
+    st.tuples(moments, st.sampled_from(["T", " "]), st.sampled_from(["seconds", "milliseconds"]), st.booleans()).map(
+        lambda item: iso(*item)
+    ),
+    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1)).map(lambda v: v.isoformat(" ")),
+    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1)).map(
+        lambda v: v.strftime("%Y-%m-%d %H:%M:%S UTC")
+    ),
+    epoch_ms.map(lambda ms: str(ms // 1000)),
+    epoch_ms.map(str),
+    st.sampled_from(["yesterday", "2025-02-30T10:00:00Z", "", "  ", "13/01/2025"]),
+    st.none(),
+)
+
+
+@FAST
+@given(st.lists(timestamp_texts, min_size=1, max_size=40), st.sampled_from(["UTC", "Europe/Berlin"]))
+def test_a_timestamp_does_not_depend_on_its_neighbours(texts: list[str | None], zone: str) -> None:
+    # A column mixing offsets, local times, epoch numbers and junk takes the slow paths for some
+    # values; each value must still come out exactly as it does alone.
+    fmt = TimestampFormat(timezone=zone)
+    out, bad = to_epoch_ms(pa.array(texts, pa.string()), fmt)
+    alone = [to_epoch_ms(pa.array([t], pa.string()), fmt) for t in texts]
+    assert out.to_pylist() == [o.to_pylist()[0] for o, _ in alone]
+    assert bad.to_pylist() == [b.to_pylist()[0] for _, b in alone]
