@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from importer.encode import encode_payloads
-from importer.keyset import KeySet, hash_keys
+from importer.keyset import KeySet, row_hashes
 from importer.mapping.plan import MappedBatch, Plan
 from importer.mapping.spec import Mapping
 from importer.progress import NullProgress, Progress
@@ -89,7 +89,7 @@ class Pipeline:
         valid = events.filter(pc.invert(bad))
         duplicates = 0
         if self._dedupe is not None and valid.num_rows:
-            keys = hash_keys([valid.column(k).combine_chunks() for k in self.mapping.identity or ()])
+            keys = row_hashes([valid.column(k).combine_chunks() for k in self.mapping.identity or ()])
             first = self._dedupe.add_new(keys)
             duplicates = int(len(first) - first.sum())
             if duplicates:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.keyset import DistinctCounter, hash_keys
+from importer.keyset import DistinctCounter, row_hashes
 
 if TYPE_CHECKING:
     from importer.pipeline import PreparedBatch
@@ -51,7 +51,7 @@ class Report:
             for counter, values in ((self.sessions, events.column("sessionId")), (self.contacts, contact),
                                     (self.media, media)):  # fmt: skip
                 # Hash each distinct value of the batch once: contacts and media repeat a lot.
-                counter.add(hash_keys([pc.unique(values).drop_null()]))
+                counter.add(row_hashes([pc.unique(values).drop_null()]))
         invalid = batch.invalid
         if invalid.num_rows:
             self.invalid_events += invalid.num_rows

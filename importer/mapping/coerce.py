@@ -10,12 +10,15 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:  # pandas parses only the odd timestamp, and is loaded then
+    import pandas as pd
 
 INT64_MAX = 9_223_372_036_854_775_807
 _INT_RE = r"^[+-]?[0-9]+(\.0*)?$"
@@ -296,16 +299,23 @@ def _local_ms(naive: pa.Array, zone: str) -> pa.Array:
 
 def _pandas_iso(text: pa.Array, fmt: TimestampFormat) -> Coerced:
     n = len(text)
+    present = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=bool)
+    # ISO 8601 starts with the year: anything else ("yesterday") is refused without pandas.
+    dated = pc.fill_null(pc.match_substring_regex(text, r"^[0-9]{4}"), False)
+    if not pc.any(dated).as_py():
+        return pa.nulls(n, pa.int64()), pa.array(present)
+    import pandas as pd
+
+    text = pc.if_else(dated, text, pa.scalar(None, pa.string()))
     has_offset = pc.fill_null(pc.match_substring_regex(text, _OFFSET_RE), False)
     # "UTC" as a suffix is not ISO 8601 but common in exports; pandas wants "Z".
     series = pd.Series(pc.replace_substring_regex(text, r"\s*UTC$", "Z").to_pandas(), dtype=object)
     result = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
     mask_offset = np.asarray(has_offset.to_numpy(zero_copy_only=False), dtype=bool)
-    present = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=bool)
     if mask_offset.any():
         parsed = pd.to_datetime(series[mask_offset], format="ISO8601", utc=True, errors="coerce")
         result[mask_offset] = _ns_to_ms(parsed)
-    naive = present & ~mask_offset
+    naive = np.asarray(dated.to_numpy(zero_copy_only=False), dtype=bool) & ~mask_offset
     if naive.any():
         parsed = pd.to_datetime(series[naive], format="ISO8601", errors="coerce")
         if getattr(parsed.dt, "tz", None) is None:
@@ -328,6 +338,8 @@ def _ns_to_ms(parsed: pd.Series) -> np.ndarray:
 
 
 def _from_strptime(text: pa.Array, fmt: TimestampFormat) -> Coerced:
+    import pandas as pd
+
     present = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=bool)
     series = pd.Series(text.to_pandas(), dtype=object)
     parsed = pd.to_datetime(series, format=fmt.format, errors="coerce", utc="%z" in fmt.format)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from importer import keyset
 from importer.keyset import DistinctCounter, KeySet, hash_keys
 
 SETTINGS = settings(max_examples=100, derandomize=True, deadline=None)
@@ -29,18 +27,18 @@ def first_seen(batches: list[list[int]]) -> list[list[bool]]:
 
 
 @SETTINGS
-@given(batches, st.sampled_from([0, 4, 25]))
-def test_add_new_agrees_with_a_python_set(batches: list[list[int]], filter_bits: int) -> None:
-    # filter_bits=4 puts every key in one of 16 filter slots: the searches behind the filter run.
-    keys = KeySet(filter_bits=filter_bits)
+@given(batches, st.sampled_from([0, 4, 25]), st.sampled_from([1 << 20, 16, 100]))
+def test_add_new_agrees_with_a_python_set(batches: list[list[int]], filter_bits: int, max_run: int) -> None:
+    # filter_bits=4 puts every key in one of 16 filter slots: the searches behind the filter run;
+    # a small max_run packs runs early, so lookups in packed runs run too.
+    keys = KeySet(filter_bits=filter_bits, max_run=max_run)
     got = [keys.add_new(np.array(b, dtype=np.uint64)).tolist() for b in batches]
     assert got == first_seen(batches)
     assert keys.size == len({k for b in batches for k in b})
 
 
-def test_runs_merge_and_stop_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(keyset, "_MAX_RUN", 64)
-    keys = KeySet(filter_bits=8)
+def test_runs_merge_and_stop_at_the_cap() -> None:
+    keys = KeySet(filter_bits=8, max_run=64)
     rng = np.random.default_rng(7)
     everything = rng.integers(0, 2**63, 2_000, dtype=np.int64).astype(np.uint64)
     for chunk in np.array_split(everything, 40):
@@ -48,6 +46,7 @@ def test_runs_merge_and_stop_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None
     runs = list(keys)
     assert sum(len(r) for r in runs) == 2_000 and all(np.all(r[1:] > r[:-1]) for r in runs)
     assert len(runs) < 40  # merged, but not into one run past the cap
+    assert len(keys._packed) >= 2000 // 128  # full runs are packed
     assert not keys.add_new(everything[::-1]).any()
 
 
