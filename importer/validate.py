@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -29,39 +30,58 @@ _DAY_MS = 86_400_000
 
 
 class ErrorColumns:
-    """Accumulates row problems as columns; the first problem of a row names its field."""
+    """Accumulates row problems as columns; the first problem of a row names its field.
+
+    ``add`` only keeps the masks; ``columns`` builds the four string columns once, over the rows
+    that have a problem (a few in a batch), and spreads them back to the batch's length.
+    """
 
     def __init__(self, n: int) -> None:
+        self.n = n
         null = pa.nulls(n, pa.string())
-        self.field, self.value, self.reason, self.error = null, null, null, null
+        self._base = (null, null, null, null)  # field, value, reason, error of earlier stages
+        self._pending: list[tuple[np.ndarray, str, pa.Array | None, str]] = []
 
     def add(self, mask: pa.Array, field: str, value: pa.Array | None, reason: str) -> None:
-        mask = pc.fill_null(mask, False)
-        if not pc.any(mask).as_py():
-            return
-        first = pc.and_(mask, pc.is_null(self.reason))
-        self.field = pc.if_else(first, field, self.field)
-        if value is not None:
-            self.value = pc.if_else(first, _text(value), self.value)
-        self.reason = pc.if_else(first, reason, self.reason)
-        message = f"{field}: {reason}"
-        joined = pc.binary_join_element_wise(self.error, pa.scalar(message), "; ")
-        self.error = pc.if_else(mask, pc.coalesce(joined, pa.scalar(message)), self.error)
+        hit = np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+        if hit.any():
+            self._pending.append((hit, field, value, reason))
 
     def take(self, indices: pa.Array) -> ErrorColumns:
-        out = ErrorColumns(0)
-        out.field, out.value, out.reason, out.error = (
-            pc.take(a, indices) for a in (self.field, self.value, self.reason, self.error)
-        )
+        out = ErrorColumns(len(indices))
+        if self._pending or self._base[3].null_count != self.n:
+            out._base = tuple(pc.take(a, indices) for a in self.columns().values())
         return out
 
     def columns(self) -> dict[str, pa.Array]:
-        return dict(zip(ERROR_COLUMNS, (self.field, self.value, self.reason, self.error), strict=True))
+        if not self._pending:
+            return dict(zip(ERROR_COLUMNS, self._base, strict=True))
+        has_error = np.asarray(pc.is_valid(self._base[3]).to_numpy(zero_copy_only=False), dtype=bool)
+        for hit, *_ in self._pending:
+            has_error |= hit
+        rows = np.flatnonzero(has_error)
+        at = pa.array(rows, pa.int64())
+        field, value, reason, error = (pc.take(a, at) for a in self._base)
+        for hit, name, raw, why in self._pending:
+            mask = pa.array(hit[rows])
+            first = pc.and_(mask, pc.is_null(reason))
+            field = pc.if_else(first, name, field)
+            if raw is not None:
+                value = pc.if_else(first, _text(pc.take(raw, at)), value)
+            reason = pc.if_else(first, why, reason)
+            message = f"{name}: {why}"
+            joined = pc.binary_join_element_wise(error, pa.scalar(message), "; ")
+            error = pc.if_else(mask, pc.coalesce(joined, pa.scalar(message)), error)
+        # Back to the batch's length: rows without a problem take a null.
+        position = np.full(self.n, -1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        spread = pa.array(position, mask=position < 0)
+        return dict(zip(ERROR_COLUMNS, (pc.take(a, spread) for a in (field, value, reason, error)), strict=True))
 
     @classmethod
     def of(cls, table: pa.Table) -> ErrorColumns:
-        out = cls(0)
-        out.field, out.value, out.reason, out.error = (_chunk(table.column(c)) for c in ERROR_COLUMNS)
+        out = cls(table.num_rows)
+        out._base = tuple(_chunk(table.column(c)) for c in ERROR_COLUMNS)
         return out
 
 

@@ -62,8 +62,47 @@ def as_text(arr: pa.Array) -> pa.Array:
         arr = pc.cast(arr, pa.string())
     if pa.types.is_large_string(arr.type):
         arr = pc.cast(arr, pa.string())
+    tidy = _tidy(arr)
+    if tidy is not None:
+        return tidy
     trimmed = pc.utf8_trim_whitespace(arr)
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+# Bytes that may begin or end a whitespace character (ASCII controls and space; the lead and
+# trail bytes of Unicode spaces in UTF-8). A value with one at either end takes the trimming path.
+_EDGE_FIRST = np.zeros(256, dtype=bool)
+_EDGE_FIRST[:0x21] = True
+_EDGE_FIRST[[0x7F, 0xC2, 0xE1, 0xE2, 0xE3]] = True
+_EDGE_LAST = np.zeros(256, dtype=bool)
+_EDGE_LAST[:0x21] = True
+_EDGE_LAST[[0x7F, *range(0x80, 0x8B), 0x9F, 0xA0, 0xA8, 0xA9, 0xAF]] = True
+
+
+def _text_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's value offsets (from 0) and its bytes, without copying."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    data = arr.buffers()[2]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    return (offsets - offsets[0]).astype(np.int64), raw[offsets[0] : offsets[-1]]
+
+
+def _tidy(arr: pa.Array) -> pa.Array | None:
+    """Empty values as nulls, sharing the data, when no value has whitespace at either end.
+
+    None when some value may need trimming: the caller then trims the whole column.
+    """
+    n = len(arr)
+    offsets, raw = _text_buffers(arr)
+    filled = offsets[1:] > offsets[:-1]
+    if len(raw) and (_EDGE_FIRST[raw[offsets[:-1][filled]]].any() or _EDGE_LAST[raw[offsets[1:][filled] - 1]].any()):
+        return None
+    if filled.all() and arr.null_count == 0:
+        return arr
+    valid = filled & np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    bitmap = np.packbits(np.concatenate([np.zeros(arr.offset, dtype=bool), valid]), bitorder="little")
+    buffers = arr.buffers()
+    return pa.Array.from_buffers(pa.string(), n, [pa.py_buffer(bitmap), buffers[1], buffers[2]], offset=arr.offset)
 
 
 def to_int(arr: pa.Array) -> Coerced:
@@ -85,13 +124,31 @@ def to_int(arr: pa.Array) -> Coerced:
         out = pc.cast(pc.if_else(ok, arr, None), pa.int64(), safe=False)
         return out, pc.and_(pc.is_valid(arr), pc.invert(ok))
     text = as_text(arr)
-    try:  # the common case, every value a plain integer: one kernel, no regexes
-        fast = pc.cast(text, pa.int64())
-        # Arrow also reads hexadecimal ("0x10"); that is not an id here.
-        if not pc.any(pc.match_substring(text, "x", ignore_case=True)).as_py():
-            return fast, no_errors(n)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
+    plain = _plain_ints(text)
+    odd = np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=bool) & ~plain
+    if not odd.any():  # the common case: one kernel, no regexes
+        return pc.cast(text, pa.int64()), no_errors(n)
+    # Arrow reads the plain ones; the few others ("12345.0", "C-1234") get the careful reading.
+    fast = pc.cast(pc.if_else(pa.array(plain), text, pa.scalar(None, pa.string())), pa.int64())
+    rows = np.flatnonzero(odd)
+    return _patch(fast, rows, *_careful_int(pc.take(text, pa.array(rows))))
+
+
+def _plain_ints(text: pa.Array) -> np.ndarray:
+    """Rows whose text is 1 to 18 digits after an optional minus: Arrow's cast reads them exactly."""
+    offsets, raw = _text_buffers(text)
+    lengths = offsets[1:] - offsets[:-1]
+    if not len(raw):
+        return np.zeros(len(text), dtype=bool)
+    others = np.concatenate([[0], np.cumsum((raw < 0x30) | (raw > 0x39))])
+    not_digits = others[offsets[1:]] - others[offsets[:-1]]
+    minus = raw[np.minimum(offsets[:-1], len(raw) - 1)] == 0x2D
+    digits = lengths - minus
+    return np.asarray((not_digits == minus) & (digits >= 1) & (digits <= 18), dtype=bool)
+
+
+def _careful_int(text: pa.Array) -> Coerced:
+    """The full reading: signs, trailing ".0", leading zeros and the int64 limits, by regexes."""
     well_formed = pc.fill_null(pc.match_substring_regex(text, _INT_RE), False)
     digits = pc.replace_substring_regex(pc.replace_substring_regex(text, r"\.0*$", ""), r"^\+", "")
     unsigned = pc.replace_substring_regex(pc.replace_substring_regex(digits, "^-", ""), "^0+([0-9])", r"\1")
@@ -105,6 +162,17 @@ def to_int(arr: pa.Array) -> Coerced:
     ok = pc.and_(well_formed, pc.fill_null(fits, False))
     out = pc.cast(pc.if_else(ok, digits, None), pa.int64())
     return out, pc.and_(pc.is_valid(text), pc.invert(ok))
+
+
+def _patch(base: pa.Array, rows: np.ndarray, values: pa.Array, bad: pa.Array) -> Coerced:
+    """``base`` with ``values`` at ``rows``, and the error mask that is ``bad`` there (false elsewhere)."""
+    out = np.array(pc.fill_null(base, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    valid = np.array(pc.is_valid(base).to_numpy(zero_copy_only=False), dtype=bool)
+    out[rows] = np.asarray(pc.fill_null(values, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    valid[rows] = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
+    bad_all = np.zeros(len(base), dtype=bool)
+    bad_all[rows] = np.asarray(pc.fill_null(bad, False).to_numpy(zero_copy_only=False), dtype=bool)
+    return pa.array(out, mask=~valid), pa.array(bad_all)
 
 
 def to_float(arr: pa.Array) -> Coerced:
@@ -236,14 +304,7 @@ def _from_text(text: pa.Array, fmt: TimestampFormat) -> Coerced:
     rows = np.flatnonzero(np.asarray(others.to_numpy(zero_copy_only=False), dtype=bool))
     if len(rows) == 0:
         return fast, no_errors(len(text))
-    parsed, bad = _odd_text(pc.take(text, pa.array(rows)), fmt)
-    out = np.array(pc.fill_null(fast, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    valid = np.array(pc.is_valid(fast).to_numpy(zero_copy_only=False), dtype=bool)
-    out[rows] = np.asarray(pc.fill_null(parsed, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    valid[rows] = np.asarray(pc.is_valid(parsed).to_numpy(zero_copy_only=False), dtype=bool)
-    bad_all = np.zeros(len(text), dtype=bool)
-    bad_all[rows] = np.asarray(bad.to_numpy(zero_copy_only=False), dtype=bool)
-    return pa.array(out, mask=~valid), pa.array(bad_all)
+    return _patch(fast, rows, *_odd_text(pc.take(text, pa.array(rows)), fmt))
 
 
 def _odd_text(text: pa.Array, fmt: TimestampFormat) -> Coerced:

@@ -6,11 +6,12 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from importer.encode import encode_payloads, json_string
-from importer.mapping.coerce import TimestampFormat, to_epoch_ms, to_int
+from importer.mapping.coerce import TimestampFormat, as_text, to_epoch_ms, to_int
 from importer.mapping.plan import EVENT_SCHEMA
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -207,3 +208,20 @@ def test_a_timestamp_does_not_depend_on_its_neighbours(texts: list[str | None], 
     alone = [to_epoch_ms(pa.array([t], pa.string()), fmt) for t in texts]
     assert out.to_pylist() == [o.to_pylist()[0] for o, _ in alone]
     assert bad.to_pylist() == [b.to_pylist()[0] for _, b in alone]
+
+
+edge_texts = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["", " ", "\u00a0x", "x\u00a0", "\u3000", "a\u2003", "\u00e9t\u00e9", "x\u0085", "\t1\n", "12"]),
+    st.none(),
+)
+
+
+@FAST
+@given(st.lists(edge_texts, min_size=1, max_size=30), st.integers(min_value=0, max_value=3))
+def test_as_text_matches_trimming_every_value(values: list[str | None], skip: int) -> None:
+    # The shortcut that skips trimming must give what trimming gives, slices included.
+    arr = pa.array(values, pa.string()).slice(min(skip, len(values) - 1))
+    trimmed = pc.utf8_trim_whitespace(arr)
+    expected = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    assert as_text(arr).to_pylist() == expected.to_pylist()
