@@ -149,14 +149,27 @@ class KeySet:
         ordered = keys[order]
         new = np.ones(n, dtype=bool)
         new[1:] = ordered[1:] != ordered[:-1]
-        check = new
+        new[new] = self._insert(ordered[new])
+        first = np.zeros(n, dtype=bool)
+        first[order[new]] = True
+        return first
+
+    def add(self, keys: np.ndarray) -> None:
+        """Add ``keys`` (any order, repeats allowed)."""
+        if len(keys):
+            self._insert(np.unique(keys))
+
+    def _insert(self, ordered: np.ndarray) -> np.ndarray:
+        """Add sorted distinct keys; return the mask of those not held before."""
+        new = np.ones(len(ordered), dtype=bool)
         if self._filter_bits:
             if self._filter is None:
                 self._filter = np.zeros(1 << (self._filter_bits - 3), dtype=np.uint8)
             slot = ordered >> np.uint64(64 - self._filter_bits)
             byte, bit = (slot >> np.uint64(3)).astype(np.intp), (slot & np.uint64(7)).astype(np.uint8)
-            check = new & ((self._filter[byte] >> bit) & 1).astype(bool)
-        maybe = np.flatnonzero(check)
+            maybe = np.flatnonzero(((self._filter[byte] >> bit) & 1).astype(bool))
+        else:
+            maybe = np.arange(len(ordered))
         if len(maybe) and self.size:
             candidates = ordered[maybe]
             seen = np.zeros(len(maybe), dtype=bool)
@@ -169,9 +182,7 @@ class KeySet:
         if self._filter is not None:
             np.bitwise_or.at(self._filter, byte[new], np.left_shift(np.uint8(1), bit[new]))
         self._push(ordered[new])
-        first = np.zeros(n, dtype=bool)
-        first[order[new]] = True
-        return first
+        return new
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """The keys, a sorted run at a time."""
@@ -258,7 +269,7 @@ class DistinctCounter:
         if self._exact is None:
             self._observe(keys)
             return
-        self._exact.add_new(keys)
+        self._exact.add(keys)
         if self._exact.size > self.exact_limit:
             # Past the limit: the registers start from every key held so far, then the set goes.
             for run in self._exact:

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -44,14 +45,16 @@ class Report:
             self.duplicates += batch.duplicates
         events = batch.events
         if events.num_rows:
-            percent = pc.binary_join_element_wise("PERCENT_", pc.cast(events.column("playedPercent"), pa.string()), "")
-            self.events.update(_counts(pc.coalesce(events.column("state"), percent)))
-            contact = pc.coalesce(pc.cast(events.column("contactId"), pa.string()), events.column("contactUtk"))
-            media = pc.coalesce(pc.cast(events.column("mediaBridgeId"), pa.string()), events.column("externalId"))
-            for counter, values in ((self.sessions, events.column("sessionId")), (self.contacts, contact),
-                                    (self.media, media)):  # fmt: skip
-                # Hash each distinct value of the batch once: contacts and media repeat a lot.
-                counter.add(row_hashes([pc.unique(values).drop_null()]))
+            played = events.column("playedPercent")
+            if played.null_count == events.num_rows:
+                self.events.update(_counts(events.column("state")))
+            else:
+                percent = pc.binary_join_element_wise("PERCENT_", pc.cast(played, pa.string()), "")
+                self.events.update(_counts(pc.coalesce(events.column("state"), percent)))
+            # Hash each distinct value of the batch once: contacts and media repeat a lot.
+            self.sessions.add(row_hashes([pc.unique(events.column("sessionId")).drop_null()]))
+            self.contacts.add(_either(events.column("contactId"), events.column("contactUtk")))
+            self.media.add(_either(events.column("mediaBridgeId"), events.column("externalId")))
         invalid = batch.invalid
         if invalid.num_rows:
             self.invalid_events += invalid.num_rows
@@ -118,6 +121,14 @@ class Report:
                     state = f" {s['state']}" if s["state"] else ""
                     lines.append(f"              e.g. {where}{state}{value}")
         return "\n".join(lines)
+
+
+def _either(ids: pa.ChunkedArray, names: pa.ChunkedArray) -> np.ndarray:
+    """Hashes of the distinct non-null values of an id column, else its text alternative, in a batch."""
+    id_values = pc.unique(ids).drop_null()
+    name_values = pc.unique(pc.filter(names, pc.is_null(ids))).drop_null()
+    # An id and a text never share a hash: the id is hashed as an int, the text as text.
+    return np.concatenate([row_hashes([id_values]), row_hashes([name_values])])
 
 
 def _counts(col: pa.ChunkedArray | pa.Array) -> dict[str, int]:
