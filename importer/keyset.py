@@ -200,8 +200,11 @@ class KeySet:
         while len(self._runs) > 1 and len(self._runs[-1]) * 2 >= len(self._runs[-2]):
             last = self._runs.pop()
             prev = self._runs.pop()
-            self._runs.append(_merge(prev, last))
-        if len(self._runs[-1]) >= self._max_run:
+            if len(prev) + len(last) >= self._max_run:  # full: packed straight from the two runs
+                self._packed.append(_PackedRun(prev, last))
+            else:
+                self._runs.append(_merge(prev, last))
+        if self._runs and len(self._runs[-1]) >= self._max_run:
             self._packed.append(_PackedRun(self._runs.pop()))
 
 
@@ -215,17 +218,24 @@ class _PackedRun:
 
     _BUCKETS = 1 << 16
 
-    def __init__(self, keys: np.ndarray) -> None:
+    def __init__(self, keys: np.ndarray, more: np.ndarray | None = None) -> None:
+        """Pack sorted ``keys``, merged with the sorted ``more`` (no key in both) when given.
+
+        The merged run is never held as uint64: each key is written straight to its place.
+        """
+        more = np.zeros(0, dtype=np.uint64) if more is None else more
+        self.size = len(keys) + len(more)
         bounds = np.arange(self._BUCKETS + 1, dtype=np.uint64) << np.uint64(48)  # the last wraps to 0
-        self.starts = np.searchsorted(keys, bounds).astype(np.uint32)
-        self.starts[-1] = len(keys)
-        self.mid = _lasting(len(keys), np.uint16)
-        self.low = _lasting(len(keys), np.uint32)
-        for at in range(0, len(keys), _PACK_CHUNK):  # small temporaries: packing must not raise the peak
-            part = keys[at : at + _PACK_CHUNK]
-            self.mid[at : at + len(part)] = part >> np.uint64(32)
-            self.low[at : at + len(part)] = part
-        self.size = len(keys)
+        self.starts = (np.searchsorted(keys, bounds) + np.searchsorted(more, bounds)).astype(np.uint32)
+        self.starts[-1] = self.size
+        self.mid = _lasting(self.size, np.uint16)
+        self.low = _lasting(self.size, np.uint32)
+        for run, other in ((keys, more), (more, keys)):
+            for at in range(0, len(run), _PACK_CHUNK):  # small temporaries: packing must not raise the peak
+                part = run[at : at + _PACK_CHUNK]
+                place = np.searchsorted(other, part) + np.arange(at, at + len(part))
+                self.mid[place] = part >> np.uint64(32)
+                self.low[place] = part
 
     def _low48(self, pos: np.ndarray) -> np.ndarray:
         return np.asarray((self.mid[pos].astype(np.uint64) << np.uint64(32)) | self.low[pos], dtype=np.uint64)

@@ -25,7 +25,7 @@ from importer.progress import NullProgress, Progress
 from importer.readers import BadRow, SourceFile, iter_batches, read_columns, resolve_inputs
 from importer.report import Report
 from importer.results import ResultsWriter, results_table
-from importer.validate import validate_events
+from importer.validate import ERROR_COLUMNS, validate_events
 
 
 def _prefer_jemalloc() -> None:
@@ -84,23 +84,26 @@ class Pipeline:
 
     def prepare(self, mapped: MappedBatch) -> PreparedBatch:
         events = validate_events(mapped.events)
-        bad = pc.is_valid(events.column("_error"))
-        invalid_events = events.filter(bad)
-        valid = events.filter(pc.invert(bad))
-        duplicates = 0
-        if self._dedupe is not None and valid.num_rows:
-            keys = row_hashes([valid.column(k).combine_chunks() for k in self.mapping.identity or ()])
-            first = self._dedupe.add_new(keys)
-            duplicates = int(len(first) - first.sum())
-            if duplicates:
-                valid = valid.filter(pa.array(first))
-        valid = valid.append_column("payload", encode_payloads(valid))
+        mapped.events = events.slice(0, 0)  # the batch's events live on in ``events`` only
+        bad = np.asarray(pc.is_valid(events.column("_error")).to_numpy(zero_copy_only=False), dtype=bool)
         invalid = pa.concat_tables(
             [
-                _invalid_records(mapped.source, invalid_events),
+                _invalid_records(mapped.source, events.filter(pa.array(bad))),
                 _bad_row_records(mapped.source, mapped.bad_rows),
             ]
         )
+        keep = ~bad
+        duplicates = 0
+        if self._dedupe is not None and keep.any():
+            rows = pa.array(np.flatnonzero(keep))
+            keys = row_hashes([pc.take(events.column(k), rows).combine_chunks() for k in self.mapping.identity or ()])
+            first = self._dedupe.add_new(keys)
+            duplicates = int(len(first) - first.sum())
+            keep[np.flatnonzero(keep)[~first]] = False
+        # One copy of the events that go on: valid, first of their key, without the error columns.
+        valid = events.drop_columns(list(ERROR_COLUMNS)).filter(pa.array(keep))
+        del events
+        valid = valid.append_column("payload", encode_payloads(valid))
         return PreparedBatch(mapped.source, mapped.rows, valid, invalid, mapped.skipped, duplicates)
 
 
