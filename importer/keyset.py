@@ -3,8 +3,9 @@
 Keys are hashed column-wise in numpy, straight from Arrow's buffers
 (``row_hashes``), and kept in sorted numpy runs that merge like an LSM tree:
 membership is a binary search per run, and a batch is checked and added without
-any per-key Python work. Eight bytes a key, plus an optional fixed bitmap that
-spares most new keys their searches.
+any per-key Python work. Eight bytes a key while runs merge, six once a run is
+full and packed, plus an optional fixed bitmap that spares most new keys their
+searches.
 
 ``hash_keys`` is the journal's hash (SipHash through pandas): event ids written
 to disk must not change between versions, so it stays as it is.
@@ -38,7 +39,7 @@ def hash_keys(columns: list[pa.Array], salt: str = _HASH_KEY) -> np.ndarray:
     parts = [pc.fill_null(pc.cast(c, pa.string()), "\x00") for c in columns]
     joined = pc.binary_join_element_wise(*parts, "\x1f") if len(parts) > 1 else parts[0]
     values = np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
-    import pandas as pd  # only the journal needs it: check never imports pandas
+    import pandas as pd  # the journal's hash only
 
     return np.asarray(pd.util.hash_array(values, encoding="utf8", hash_key=salt, categorize=False))
 

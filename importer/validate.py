@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from importer.mapping.coerce import as_text
 from importer.mapping.spec import MEDIA_TYPES, PAYLOAD_FIELDS, PLAY_CONTEXTS, STATES
 
 ERROR_COLUMNS = ("_field", "_value", "_reason", "_error")
@@ -67,7 +68,7 @@ class ErrorColumns:
             first = pc.and_(mask, pc.is_null(reason))
             field = pc.if_else(first, name, field)
             if raw is not None:
-                value = pc.if_else(first, _text(pc.take(raw, at)), value)
+                value = pc.if_else(first, as_text(pc.take(raw, at)), value)
             reason = pc.if_else(first, why, reason)
             message = f"{name}: {why}"
             joined = pc.binary_join_element_wise(error, pa.scalar(message), "; ")
@@ -87,10 +88,6 @@ class ErrorColumns:
 
 def _chunk(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-
-
-def _text(arr: pa.Array) -> pa.Array:
-    return arr if pa.types.is_string(arr.type) else pc.cast(arr, pa.string())
 
 
 def validate_events(events: pa.Table, now_ms: int | None = None) -> pa.Table:

@@ -137,7 +137,7 @@ class Plan:
             errors.add(value.bad, name, value.raw, value.reason)
         if kind == "int":
             ints, bad = to_int(value.values)
-            errors.add(bad, name, as_text(value.values), "not an integer id")
+            errors.add(bad, name, value.values, "not an integer id")
             return ints
         text = as_text(value.values)
         return pc.utf8_upper(text) if kind == "enum" else text

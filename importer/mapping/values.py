@@ -76,14 +76,16 @@ def evaluate(expr: Expr, frame: Frame) -> Value:
     if expr.when is not None:
         arr = pc.if_else(condition_mask(expr.when, frame), arr, pa.scalar(None, arr.type))
     value.values = arr
+    # The raw value goes with an error as it is: the error columns render it as text, and only
+    # for the rows that have a problem.
     if expr.type in ("int", "float", "bool"):
-        raw = as_text(arr)
+        raw = arr
         coerce = {"int": to_int, "float": to_float, "bool": to_bool}[expr.type]
         value.values, bad = coerce(arr)
         value.bad, value.raw, value.reason = bad, raw, f"not a valid {expr.type}"
     elif expr.type == "timestamp":
         assert expr.timestamp is not None
-        raw = as_text(arr)
+        raw = arr
         value.values, bad = to_epoch_ms(arr, expr.timestamp)
         value.bad, value.raw, value.reason = bad, raw, "not a timestamp in the expected format"
     elif expr.type == "string":
