@@ -95,7 +95,11 @@ def _tidy(arr: pa.Array) -> pa.Array | None:
     n = len(arr)
     offsets, raw = _text_buffers(arr)
     filled = offsets[1:] > offsets[:-1]
-    if len(raw) and (_EDGE_FIRST[raw[offsets[:-1][filled]]].any() or _EDGE_LAST[raw[offsets[1:][filled] - 1]].any()):
+    # An empty value's "first" and "last" bytes are its neighbours' (clipped at the ends), which
+    # are checked anyway: no need to leave the empty ones out.
+    if len(raw) and (
+        _EDGE_FIRST[raw.take(offsets[:-1], mode="clip")].any() or _EDGE_LAST[raw.take(offsets[1:] - 1, mode="clip")].any()
+    ):
         return None
     if filled.all() and arr.null_count == 0:
         return arr
