@@ -17,6 +17,7 @@ import mmap
 from collections.abc import Iterator
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.lib.stride_tricks import as_strided
@@ -39,8 +40,6 @@ def hash_keys(columns: list[pa.Array], salt: str = _HASH_KEY) -> np.ndarray:
     parts = [pc.fill_null(pc.cast(c, pa.string()), "\x00") for c in columns]
     joined = pc.binary_join_element_wise(*parts, "\x1f") if len(parts) > 1 else parts[0]
     values = np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
-    import pandas as pd  # the journal's hash only
-
     return np.asarray(pd.util.hash_array(values, encoding="utf8", hash_key=salt, categorize=False))
 
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-if TYPE_CHECKING:  # pandas parses only the odd timestamp, and is loaded then
-    import pandas as pd
 
 INT64_MAX = 9_223_372_036_854_775_807
 _INT_RE = r"^[+-]?[0-9]+(\.0*)?$"
@@ -97,10 +94,10 @@ def _tidy(arr: pa.Array) -> pa.Array | None:
     filled = offsets[1:] > offsets[:-1]
     # An empty value's "first" and "last" bytes are its neighbours' (clipped at the ends), which
     # are checked anyway: no need to leave the empty ones out.
-    if len(raw) and (
-        _EDGE_FIRST[raw.take(offsets[:-1], mode="clip")].any() or _EDGE_LAST[raw.take(offsets[1:] - 1, mode="clip")].any()
-    ):
-        return None
+    if len(raw):
+        firsts, lasts = raw.take(offsets[:-1], mode="clip"), raw.take(offsets[1:] - 1, mode="clip")
+        if _EDGE_FIRST[firsts].any() or _EDGE_LAST[lasts].any():
+            return None
     if filled.all() and arr.null_count == 0:
         return arr
     valid = filled & np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
@@ -369,8 +366,6 @@ def _pandas_iso(text: pa.Array, fmt: TimestampFormat) -> Coerced:
     dated = pc.fill_null(pc.match_substring_regex(text, r"^[0-9]{4}"), False)
     if not pc.any(dated).as_py():
         return pa.nulls(n, pa.int64()), pa.array(present)
-    import pandas as pd
-
     text = pc.if_else(dated, text, pa.scalar(None, pa.string()))
     has_offset = pc.fill_null(pc.match_substring_regex(text, _OFFSET_RE), False)
     # "UTC" as a suffix is not ISO 8601 but common in exports; pandas wants "Z".
@@ -403,8 +398,6 @@ def _ns_to_ms(parsed: pd.Series) -> np.ndarray:
 
 
 def _from_strptime(text: pa.Array, fmt: TimestampFormat) -> Coerced:
-    import pandas as pd
-
     present = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=bool)
     series = pd.Series(text.to_pandas(), dtype=object)
     parsed = pd.to_datetime(series, format=fmt.format, errors="coerce", utc="%z" in fmt.format)

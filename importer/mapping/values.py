@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -188,8 +189,6 @@ def stable_hash_hex(text: pa.Array) -> pa.Array:
     """A 16-hex-digit id from each string: SipHash-2-4 with a fixed key, the same on every machine."""
     valid = pc.is_valid(text)
     values = np.asarray(pc.fill_null(text, "").to_numpy(zero_copy_only=False), dtype=object)
-    import pandas as pd  # SipHash-2-4 with a key: loaded only by mappings that derive ids
-
     hashed = pd.util.hash_array(values, encoding="utf8", hash_key=_HASH_KEY, categorize=False)
     big_endian = hashed.astype(">u8").view(np.uint8).reshape(-1, 8)
     hex_bytes = _HEX[big_endian].view("S16").ravel()
