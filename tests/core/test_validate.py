@@ -139,3 +139,22 @@ def test_rules_apply_row_by_row() -> None:
 def test_empty_table() -> None:
     empty = EVENT_SCHEMA.empty_table()
     assert validate_events(empty).num_rows == 0
+
+
+def test_a_mapping_problem_stays_first_and_rules_add_to_it() -> None:
+    # Row 1 arrives with a problem found while mapping; the rules add theirs after it.
+    mapped = {
+        "_field": "contactId",
+        "_value": "C-1",
+        "_reason": "not an integer id",
+        "_error": "contactId: not an integer id",
+    }
+    events = table({}, {**mapped, "contactId": None, "mediaType": "MOVIE"}, {"mediaType": "MOVIE"})
+    out = validate_events(events, now_ms=NOW).select(["_field", "_value", "_error"]).to_pylist()
+    assert out[0] == {"_field": None, "_value": None, "_error": None}
+    assert out[1]["_field"] == "contactId" and out[1]["_value"] == "C-1"
+    assert out[1]["_error"] == (
+        "contactId: not an integer id; mediaType: not a media type (VIDEO, AUDIO, DOCUMENT, OTHER, IMAGE); "
+        "contactId: no contact: contactId and contactUtk are both empty"
+    )
+    assert out[2]["_field"] == "mediaType" and out[2]["_value"] == "MOVIE"
