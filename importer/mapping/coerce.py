@@ -192,6 +192,21 @@ def to_float(arr: pa.Array) -> Coerced:
     return out, pc.and_(pc.is_valid(text), pc.invert(ok))
 
 
+def to_share(arr: pa.Array) -> tuple[pa.Array, pa.BooleanArray, pa.BooleanArray]:
+    """Numbers as ``to_float`` reads them, and "62%" as 62: returns values, bad mask, and the
+    mask of values written with a percent sign (a share the value itself says is a percent)."""
+    arr = _chunk(arr)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        values, bad = to_float(arr)
+        return values, bad, pa.array(np.zeros(len(arr), dtype=bool))
+    text = as_text(arr)
+    marked = pc.fill_null(pc.ends_with(text, "%"), False)
+    if pc.any(marked).as_py():
+        text = pc.if_else(marked, pc.utf8_rtrim_whitespace(pc.utf8_rtrim(text, "%")), text)
+    values, bad = to_float(text)
+    return values, bad, marked
+
+
 _TRUE = ["true", "t", "yes", "y", "1", "1.0"]
 _FALSE = ["false", "f", "no", "n", "0", "0.0"]
 

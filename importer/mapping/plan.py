@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from importer.errors import InputError
-from importer.mapping.coerce import as_text, to_float, to_int
+from importer.mapping.coerce import as_text, to_float, to_int, to_share
 from importer.mapping.lookups import LoadedLookup
 from importer.mapping.spec import PAYLOAD_FIELDS, STATES, Expr, Mapping
 from importer.mapping.values import Frame, Value, condition_mask, evaluate
@@ -148,7 +148,7 @@ class Plan:
         if rule.when is not None:
             mask &= _np(condition_mask(rule.when, frame))
         if rule.percent is not None:
-            return self._percent_events(index, frame, mask)
+            return self._percent_events(index, frame, mask, skipped)
         if isinstance(rule.state, Expr):
             state_value = evaluate(rule.state, frame)
             state = pc.utf8_upper(as_text(state_value.values))
@@ -163,19 +163,26 @@ class Plan:
         rows = np.flatnonzero(mask)
         return _RuleEvents(index, rows, pa.repeat(pa.scalar(rule.state), len(rows)), None)
 
-    def _percent_events(self, index: int, frame: Frame, mask: np.ndarray) -> _RuleEvents:
+    def _percent_events(self, index: int, frame: Frame, mask: np.ndarray, skipped: Counter[str]) -> _RuleEvents:
         """One media-played-percent event per quartile each row reached: 0, 25, ... up to its share."""
-        share_spec = self.mapping.events[index].percent
+        rule = self.mapping.events[index]
+        share_spec = rule.percent
         assert share_spec is not None
         if share_spec.ratio is not None:
-            num, _ = to_float(evaluate(share_spec.ratio[0], frame).values)
-            den, _ = to_float(evaluate(share_spec.ratio[1], frame).values)
+            num, num_bad = to_float(evaluate(share_spec.ratio[0], frame).values)
+            den, den_bad = to_float(evaluate(share_spec.ratio[1], frame).values)
             share = pc.divide(num, pc.if_else(pc.greater(den, 0), den, None))
+            bad, what = pc.or_(num_bad, den_bad), "played or duration is not a number"
         else:
             assert share_spec.value is not None
-            share, _ = to_float(evaluate(share_spec.value, frame).values)
+            share, bad, marked = to_share(evaluate(share_spec.value, frame).values)
+            # "62%" says it is a percent; otherwise scale decides (fraction: values over 1 are percents).
             over_one = pc.greater(share, 1.0) if share_spec.scale == "fraction" else pa.scalar(True)
-            share = pc.if_else(over_one, pc.divide(share, 100.0), share)
+            share = pc.if_else(pc.or_(marked, over_one), pc.divide(share, 100.0), share)
+            what = "share is not a number"
+        unreadable = mask & _np(bad)
+        if unreadable.any():  # no quartile can be told: counted, not guessed
+            skipped[f"events[{index}] {rule.name}: {what}"] += int(unreadable.sum())
         values = np.asarray(pc.fill_null(share, -1.0).to_numpy(zero_copy_only=False), dtype=float)
         reached = np.floor(np.clip(values, 0.0, 1.0) * 4 + 1e-9).astype(np.int64)
         valid = mask & (values >= 0) & np.isfinite(values)

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.mapping.coerce import as_text, to_bool, to_epoch_ms, to_float, to_int
+from importer.mapping.coerce import as_text, to_bool, to_epoch_ms, to_float, to_int, to_share
 from importer.mapping.lookups import LoadedLookup
 from importer.mapping.spec import _TEMPLATE_REF, Condition, Expr
 
@@ -278,11 +278,12 @@ def _test(cond: Condition, frame: Frame) -> pa.Array:
         want = (test == "is_true") == bool(arg)
         return pc.equal(flag, want)
     if test in ("gt", "gte", "lt", "lte") or (isinstance(arg, int | float) and not isinstance(arg, bool)):
-        number, _ = to_float(subject)
+        number, _, marked = to_share(subject)  # "62%" is the percent 62
         if cond.scale == "fraction":
-            number = pc.if_else(pc.greater(number, 1.0), pc.divide(number, 100.0), number)
+            number = pc.if_else(pc.or_(marked, pc.greater(number, 1.0)), pc.divide(number, 100.0), number)
         elif cond.scale == "percent":
-            number = pc.if_else(pc.less_equal(number, 1.0), pc.multiply(number, 100.0), number)
+            fraction = pc.and_(pc.invert(marked), pc.less_equal(number, 1.0))
+            number = pc.if_else(fraction, pc.multiply(number, 100.0), number)
         op = {"gt": pc.greater, "gte": pc.greater_equal, "lt": pc.less, "lte": pc.less_equal}.get(
             str(test), pc.equal if test == "equals" else pc.not_equal
         )

@@ -253,6 +253,8 @@ SHARES: list[tuple[str, list[int], list[int]]] = [
     ("1.5", [0], [0]),  # above 1: 1.5%
     ("100", ALL, ALL),
     ("150", ALL, ALL),  # capped at 100
+    ("62%", [0, 25, 50], [0, 25, 50]),  # a percent sign says percent on either scale
+    ("0.5%", [0], [0]),
     ("", [], []),
     ("-5", [], []),
 ]

@@ -228,3 +228,32 @@ def test_value_subject_in_a_condition(tmp_path: Path) -> None:
     when = {"value": {"coalesce": ["a", "b"]}, "gt": 5}
     out = run(mapping_doc(events=[{"state": "VIEWED", "timestamp": "ts", "when": when}]), [data], tmp_path)
     assert column(out, "sessionId") == ["x"]
+
+
+def test_a_share_written_with_a_percent_sign_is_a_percent(tmp_path: Path) -> None:
+    # "0.5%" is half a percent, not half the media; "n/a" gives no quartile and is counted.
+    data = csv_file(
+        tmp_path / "p.csv",
+        "sid,cid,ts,pv",
+        f"a,1,{T0},62%",
+        f"b,1,{T0},0.5%",
+        f"c,1,{T0},100 %",
+        f"d,1,{T0},n/a",
+        f"e,1,{T0},0.5",
+    )
+    doc = mapping_doc(events=[{"type": "percent", "timestamp": "ts", "percent": {"value": "pv"}}])
+    out = run(doc, [data], tmp_path)
+    reached = {}
+    for p in out.payloads:
+        reached.setdefault(p["sessionId"], []).append(p["playedPercent"])
+    assert reached == {"a": [0, 25, 50], "b": [0], "c": [0, 25, 50, 75, 100], "e": [0, 25, 50]}
+    assert out.skipped == {"events[0] percent rule 1: share is not a number": 1}
+
+
+def test_a_condition_reads_a_percent_sign(tmp_path: Path) -> None:
+    data = csv_file(tmp_path / "p.csv", "sid,cid,ts,pv", f"a,1,{T0},62%", f"b,1,{T0},0.9%", f"c,1,{T0},0.9")
+    for scale, threshold in (("fraction", 0.5), ("percent", 50)):
+        doc = mapping_doc(
+            events=[{"state": "VIEWED", "timestamp": "ts", "when": {"column": "pv", "scale": scale, "gte": threshold}}]
+        )
+        assert column(run(doc, [data], tmp_path), "sessionId") == ["a", "c"]
