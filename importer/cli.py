@@ -285,6 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also re-drive events HubSpot refused (4xx) in earlier runs",
     )
+    g.add_argument(
+        "--recheck-contacts",
+        type=float,
+        default=24.0,
+        metavar="HOURS",
+        help="with a source: hubspot lookup, ask again for emails HubSpot did not know when that answer is "
+        "older than HOURS (default 24; 0 = every run); found contacts are never asked again",
+    )
     _add_send_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -383,6 +391,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = _run_options(args, "run " + " ".join(args.inputs))
     options.retry_leftovers = args.retry_leftovers
     options.retry_terminal = args.retry_terminal
+    options.recheck_contacts_s = args.recheck_contacts * 3600
     options.lookback_s = args.lookback * 3600
     if args.since:
         from importer.incremental import parse_since

@@ -11,9 +11,11 @@ Before sending, ``run`` reads the inputs once for the distinct emails the
 mapping would look up, asks HubSpot for those not in the cache
 (``POST /crm/v3/objects/contacts/batch/read``, 100 emails a call, through the
 same rate limiter as the events), and stores every answer — found or not — so
-a rerun asks nothing twice. The cache then serves as an ordinary lookup
-table. An email HubSpot does not know gives a results record
-("contact not found in HubSpot"), not a crash. ``check`` uses the cache only.
+a rerun asks nothing twice. A "not found" answer is asked again once it is
+older than ``run --recheck-contacts`` hours (default 24): the contact may have
+been created since. The cache then serves as an ordinary lookup table. An
+email HubSpot does not know gives a results record ("contact not found in
+HubSpot"), not a crash. ``check`` uses the cache only.
 """
 
 from __future__ import annotations
@@ -49,13 +51,18 @@ class ContactCache:
         self.db = db
         self.db.execute(_SCHEMA)
 
-    def missing(self, emails: Iterable[str]) -> list[str]:
+    def missing(self, emails: Iterable[str], recheck_after_s: float | None = None) -> list[str]:
+        """The emails to ask HubSpot for: never asked, or answered "not found" over ``recheck_after_s`` ago."""
         wanted = sorted(set(emails))
+        cutoff = float("-inf") if recheck_after_s is None else time.time() - recheck_after_s
         known: set[str] = set()
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            known.update(r[0] for r in self.db.execute(f"SELECT email FROM contacts WHERE email IN ({marks})", chunk))
+            query = (
+                f"SELECT email FROM contacts WHERE email IN ({marks}) AND (contact_id IS NOT NULL OR resolved_at >= ?)"
+            )
+            known.update(r[0] for r in self.db.execute(query, [*chunk, cutoff]))
         return [e for e in wanted if e not in known]
 
     def store(self, answers: dict[str, int | None]) -> None:

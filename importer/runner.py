@@ -63,6 +63,7 @@ class RunOptions:
     lookback_s: float = 86_400.0
     retry_leftovers: bool = True  # re-drive not_sent / transiently failed events of earlier runs
     retry_terminal: bool = False  # ...and those HubSpot refused with a 4xx
+    recheck_contacts_s: float = 86_400.0  # ask again for emails HubSpot did not know this long ago
 
 
 class Runner:
@@ -112,7 +113,7 @@ class Runner:
         cache = ContactCache(self.journal.db)
         for name in hubspot_lookups(pipeline):
             emails = await asyncio.to_thread(collect_emails, pipeline, name)
-            missing = cache.missing(emails)
+            missing = cache.missing(emails, self.options.recheck_contacts_s)
             log.info("contacts: %d distinct emails, %d not cached yet", len(emails), len(missing))
             calls = await resolve(missing, sender, cache)
             self.summary.contact_lookups = {"emails": len(emails), "asked": len(missing), "calls": calls}

@@ -224,6 +224,34 @@ def test_a_run_with_new_emails_asks_only_for_those(
     assert ran.counts == {"sent": 40, "skipped": 0, "invalid": 20, "failed": 0, "not_sent": 0}
 
 
+def test_emails_hubspot_did_not_know_are_asked_again_once_the_answer_is_old(
+    cli: Cli, crm: Simulator, make_proxy: MakeProxy, first_file: Plays
+) -> None:
+    proxy = make_proxy(crm)
+    cli.use_mapping(CRM_MAPPING)
+    cli.token(crm.token)
+    cli.run(proxy.url, first_file.path)  # the 30 strangers are cached as "not found"
+    # Meanwhile ten of them became contacts.
+    joined = {e: 90_000 + i for i, e in enumerate(UNKNOWN[:10])}
+    crm.client.configure(contacts={**SEEDED, **joined})
+
+    touch(first_file.path)
+    recent = cli.run(proxy.url, first_file.path)  # default 24 h: answers this fresh are kept
+    assert recent.summary["contact_lookups"] == {"emails": 130, "asked": 0, "calls": 0}
+    assert len(proxy.batch_reads()) == 2
+
+    touch(first_file.path)
+    ran = cli.run(proxy.url, first_file.path, extra=["--recheck-contacts", "0"])
+    assert sorted(proxy.batch_reads()[-1]) == sorted(UNKNOWN)  # found contacts are never asked again
+    assert ran.summary["contact_lookups"] == {"emails": 130, "asked": 30, "calls": 1}
+    assert cached_contacts(cli.state) == {e: SEEDED.get(e, joined.get(e)) for e in first_file.distinct()}
+    newly = first_file.sessions(joined)
+    assert ran.counts["sent"] == len(newly) > 0
+    assert {s: c for s, c in contact_ids(crm).items() if s in newly} == {
+        s: joined[str(first_file.email_of[s])] for s in newly
+    }
+
+
 # ---- check reads only the cache -----------------------------------------------------------------
 
 
