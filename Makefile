@@ -19,8 +19,8 @@ test: $(STAMP)
 	$(BIN)/pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check importer tests bench
-	$(BIN)/ruff format --check importer tests bench
+	$(BIN)/ruff check importer tests bench sample_data
+	$(BIN)/ruff format --check importer tests bench sample_data
 	$(BIN)/mypy
 
 bench: $(STAMP)
