@@ -142,6 +142,7 @@ class DailyQuota:
         self.reserve_fraction = reserve_fraction
         self.daily: int | None = None
         self.remaining: int | None = None
+        self.in_flight = 0  # claimed requests not answered yet: ``remaining`` does not count them
 
     def observe(self, headers: Mapping[str, str]) -> None:
         daily = _int(headers.get("x-hubspot-ratelimit-daily"))
@@ -160,7 +161,7 @@ class DailyQuota:
         """Requests this run may still make today, or None when the quota is unknown."""
         if self.remaining is None:
             return None
-        return max(0, self.remaining - self.reserve)
+        return max(0, self.remaining - self.reserve - self.in_flight)
 
     def check(self) -> None:
         """Raise ``QuotaExhausted`` when only the reserve is left."""
@@ -171,6 +172,16 @@ class DailyQuota:
                 hint="the quota resets at midnight in the HubSpot account's time zone; "
                 "run the same command again then and it resumes where it stopped",
             )
+
+    def claim(self) -> None:
+        """Book one request: ``QuotaExhausted`` when it would dip into the reserve, counting the
+        requests still in flight, so a run at any concurrency stops short of the reserve."""
+        self.check()
+        self.in_flight += 1
+
+    def release(self) -> None:
+        """A claimed request is answered (or failed): ``remaining`` from its headers takes over."""
+        self.in_flight -= 1
 
     def exhausted_by_429(self) -> None:
         self.remaining = 0

@@ -179,11 +179,12 @@ class Sender:
     async def post(self, path: str, content: bytes) -> tuple[httpx.Response, str]:
         """One paced request and the token it used; transport failures come back as ``NetworkError``."""
         ticket = await self.limiter.acquire()
-        answered = False
+        answered = claimed = False
         client: httpx.AsyncClient | None = None
         try:
-            # Checked after the wait for a slot: answers that arrived meanwhile may have used the quota up.
-            self.quota.check()
+            # Claimed after the wait for a slot: answers that arrived meanwhile may have used the quota up.
+            self.quota.claim()
+            claimed = True
             token = await self.credentials.token(self.client)
             client = await self._clients.get()
             self.stats.requests += 1
@@ -196,6 +197,8 @@ class Sender:
         except httpx.TransportError as exc:
             raise NetworkError(f"connection error ({type(exc).__name__})") from None
         finally:
+            if claimed:
+                self.quota.release()
             if client is not None:
                 self._clients.put_nowait(client)
                 self.stats.in_flight -= 1

@@ -235,6 +235,22 @@ def test_daily_quota_reserve_and_usable() -> None:
     assert info.value.hint is not None and "midnight" in info.value.hint
 
 
+def test_requests_in_flight_count_against_the_quota() -> None:
+    quota = DailyQuota(0.05)
+    quota.observe({"x-hubspot-ratelimit-daily": "100", "x-hubspot-ratelimit-daily-remaining": "10"})
+    assert quota.usable == 5
+    for _ in range(5):  # five claimed, none answered yet: the remaining figure has not moved
+        quota.claim()
+    assert quota.usable == 0
+    with pytest.raises(QuotaExhausted):
+        quota.claim()
+    quota.release()  # one answered, with the figure that counts it
+    quota.observe({"x-hubspot-ratelimit-daily-remaining": "9"})
+    assert quota.usable == 0
+    with pytest.raises(QuotaExhausted):
+        quota.claim()
+
+
 def test_daily_quota_reserve_rounds_up() -> None:
     quota = DailyQuota(0.05)
     quota.observe({"x-hubspot-ratelimit-daily": "101", "x-hubspot-ratelimit-daily-remaining": "50"})

@@ -263,8 +263,9 @@ def test_daily_quota_stops_cleanly_and_the_rerun_sends_the_rest(
     assert first.counts["sent"] == sum(day_one.values())
     stats = sim.client.stats()
     assert stats["rate_limited"]["DAILY"] == 0  # stopped on the headers, before HubSpot refused
-    # The reserve (10) is left to other integrations, but for the requests already in flight.
-    assert 190 <= stats["daily_used"] <= 190 + 7
+    # The reserve (10) is left to other integrations: requests still in flight count against the
+    # quota before their answers lower the remaining figure, so none of them dips into it.
+    assert 190 - 8 <= stats["daily_used"] <= 190
 
     if next_day == "reset":
         sim.client.reset()
