@@ -82,6 +82,8 @@ def encode_payloads(events: pa.Table, fields: tuple[str, ...] = FIELD_ORDER) -> 
             pieces.append(pc.binary_join_element_wise(*parts, ""))
         else:
             pieces.extend(parts)
+    if not pieces:  # no field in any event: nothing to join
+        return pa.array(["{}"] * n, pa.string())
     pieces.append(pa.scalar("}"))
     joined = pc.binary_join_element_wise(*_merge_constants(pieces), "", null_handling="replace", null_replacement="")
     return _open_brace(joined)

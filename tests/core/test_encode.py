@@ -77,6 +77,20 @@ def test_nulls_are_omitted_per_row() -> None:
     assert payloads[2] == "{}"
 
 
+def test_events_without_any_field_are_empty_objects() -> None:
+    assert encode({}, {}) == ["{}", "{}"]
+
+
+def test_encoding_leaves_its_input_columns_as_they_were() -> None:
+    # The opening brace is written into the join's own fresh buffer, never into a column's.
+    events = pa.Table.from_pylist(
+        [{"mediaType": "VIDEO", "sessionId": "a,b"}, {"sessionId": ",c"}], schema=EVENT_SCHEMA
+    )
+    before = events.to_pylist()
+    assert encode_payloads(events).to_pylist() == ['{"mediaType":"VIDEO","sessionId":"a,b"}', '{"sessionId":",c"}']
+    assert events.to_pylist() == before
+
+
 def test_ints_are_json_integers() -> None:
     (payload,) = encode(FULL)
     assert '"occurredTimestamp":1735689600123,' in payload
