@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from importer.arrays import bools, text_buffers
 from importer.mapping.spec import PAYLOAD_FIELDS
 
 # HubSpot's documented field order; the state and time come right after the session.
@@ -33,11 +34,7 @@ def _needs_escape(arr: pa.Array) -> bool:
     """Whether any value holds a quote, a backslash or a control character: one pass over the raw bytes."""
     if not pa.types.is_string(arr.type):  # large strings have 64-bit offsets: take the careful path
         return True
-    data = arr.buffers()[2]
-    if data is None:
-        return False
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
-    raw = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    _, raw = text_buffers(arr)
     return bool(np.any((raw < 0x20) | (raw == 0x22) | (raw == 0x5C)))
 
 
@@ -51,7 +48,7 @@ def json_string(arr: pa.Array) -> pa.Array:
     has_control = pc.fill_null(pc.match_substring_regex(arr, _CONTROL), False)
     if not pc.any(has_control).as_py():
         return quoted
-    rows = np.flatnonzero(np.asarray(has_control.to_numpy(zero_copy_only=False), dtype=bool))
+    rows = np.flatnonzero(bools(has_control))
     fixed = [json.dumps(v, ensure_ascii=False) for v in pc.take(arr, pa.array(rows)).to_pylist()]
     values = quoted.to_pylist()
     for row, text in zip(rows.tolist(), fixed, strict=True):
@@ -102,12 +99,10 @@ def _merge_constants(pieces: list[pa.Array | pa.Scalar]) -> list[pa.Array | pa.S
 
 def _open_brace(joined: pa.Array) -> pa.Array:
     """Turn each value's leading comma into "{" ("}" alone, an event with no field, becomes "{}")."""
-    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[joined.offset : joined.offset + len(joined) + 1]
-    lengths = np.diff(offsets)
+    offsets, raw = text_buffers(joined)
     data = joined.buffers()[2]
-    if data is None or not data.is_mutable or (lengths == 1).any():
+    if data is None or not data.is_mutable or (np.diff(offsets) == 1).any():
         body = pc.if_else(pc.starts_with(joined, ","), pc.utf8_slice_codeunits(joined, 1), joined)
         return pc.binary_join_element_wise(pa.scalar("{"), body, "")
-    raw = np.frombuffer(data, dtype=np.uint8)
     raw[offsets[:-1]] = ord("{")  # a fresh buffer of our own join: nobody else holds it
     return joined

@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.lib.stride_tricks import as_strided
 
+from importer.arrays import bools, text_buffers
+
 _HASH_KEY = "media-import-key"
 _MAX_RUN = 1 << 20
 _PACK_CHUNK = 1 << 16
@@ -99,19 +101,17 @@ def _column_hashes(col: pa.Array) -> np.ndarray:
             col = pc.cast(col, pa.string())
         hashed = _text_hashes(col)
     if col.null_count:
-        hashed[~np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)] = _NULL
+        hashed[~bools(col.is_valid())] = _NULL
     return hashed
 
 
 def _text_hashes(col: pa.Array) -> np.ndarray:
     n = len(col)
-    offsets = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset : col.offset + n + 1].astype(np.int64)
-    data_buf = col.buffers()[2]
-    raw = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, dtype=np.uint8)
+    offsets, raw = text_buffers(col)
     # The batch's bytes plus 8 zeros, seen as one little-endian word starting at every byte.
-    data = np.concatenate([raw[offsets[0] : offsets[-1]], np.zeros(8, dtype=np.uint8)])
+    data = np.concatenate([raw, np.zeros(8, dtype=np.uint8)])
     words = as_strided(data, shape=(len(data) - 7, 8), strides=(1, 1)).view(np.uint64)[:, 0]
-    starts = offsets[:-1] - offsets[0]
+    starts = offsets[:-1]
     lengths = np.diff(offsets)
     nwords = (lengths + 7) // 8
     h = _mix(_SEED ^ lengths.astype(np.uint64))

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from importer.arrays import bools
 from importer.encode import encode_payloads
 from importer.keyset import KeySet, row_hashes
 from importer.mapping.plan import MappedBatch, Plan
@@ -85,7 +86,7 @@ class Pipeline:
     def prepare(self, mapped: MappedBatch) -> PreparedBatch:
         events = validate_events(mapped.events)
         mapped.events = events.slice(0, 0)  # the batch's events live on in ``events`` only
-        bad = np.asarray(pc.is_valid(events.column("_error")).to_numpy(zero_copy_only=False), dtype=bool)
+        bad = bools(pc.is_valid(events.column("_error")))
         invalid = pa.concat_tables(
             [
                 _invalid_records(mapped.source, events.filter(pa.array(bad))),

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from importer.arrays import bools
 from importer.mapping.coerce import as_text
 from importer.mapping.spec import MEDIA_TYPES, PAYLOAD_FIELDS, PLAY_CONTEXTS, STATES
 
@@ -44,7 +45,7 @@ class ErrorColumns:
         self._pending: list[tuple[np.ndarray, str, pa.Array | None, str]] = []
 
     def add(self, mask: pa.Array, field: str, value: pa.Array | None, reason: str) -> None:
-        hit = np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+        hit = bools(mask)
         if hit.any():
             self._pending.append((hit, field, value, reason))
 
@@ -57,7 +58,7 @@ class ErrorColumns:
     def columns(self) -> dict[str, pa.Array]:
         if not self._pending:
             return dict(zip(ERROR_COLUMNS, self._base, strict=True))
-        has_error = np.asarray(pc.is_valid(self._base[3]).to_numpy(zero_copy_only=False), dtype=bool)
+        has_error = bools(pc.is_valid(self._base[3]))
         for hit, *_ in self._pending:
             has_error |= hit
         rows = np.flatnonzero(has_error)

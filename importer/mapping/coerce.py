@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from importer.arrays import bools, text_buffers
+
 INT64_MAX = 9_223_372_036_854_775_807
 _INT_RE = r"^[+-]?[0-9]+(\.0*)?$"
 _NUMERIC_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
@@ -76,21 +78,13 @@ _EDGE_LAST[:0x21] = True
 _EDGE_LAST[[0x7F, *range(0x80, 0x8B), 0x9F, 0xA0, 0xA8, 0xA9, 0xAF]] = True
 
 
-def _text_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """A string array's value offsets (from 0) and its bytes, without copying."""
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
-    data = arr.buffers()[2]
-    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
-    return (offsets - offsets[0]).astype(np.int64), raw[offsets[0] : offsets[-1]]
-
-
 def _tidy(arr: pa.Array) -> pa.Array | None:
     """Empty values as nulls, sharing the data, when no value has whitespace at either end.
 
     None when some value may need trimming: the caller then trims the whole column.
     """
     n = len(arr)
-    offsets, raw = _text_buffers(arr)
+    offsets, raw = text_buffers(arr)
     filled = offsets[1:] > offsets[:-1]
     # An empty value's "first" and "last" bytes are its neighbours' (clipped at the ends), which
     # are checked anyway: no need to leave the empty ones out.
@@ -100,7 +94,7 @@ def _tidy(arr: pa.Array) -> pa.Array | None:
             return None
     if filled.all() and arr.null_count == 0:
         return arr
-    valid = filled & np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    valid = filled & bools(arr.is_valid())
     bitmap = np.packbits(np.concatenate([np.zeros(arr.offset, dtype=bool), valid]), bitorder="little")
     buffers = arr.buffers()
     return pa.Array.from_buffers(pa.string(), n, [pa.py_buffer(bitmap), buffers[1], buffers[2]], offset=arr.offset)
@@ -126,7 +120,7 @@ def to_int(arr: pa.Array) -> Coerced:
         return out, pc.and_(pc.is_valid(arr), pc.invert(ok))
     text = as_text(arr)
     plain = _plain_ints(text)
-    odd = np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=bool) & ~plain
+    odd = bools(text.is_valid()) & ~plain
     if not odd.any():  # the common case: one kernel, no regexes
         return pc.cast(text, pa.int64()), no_errors(n)
     # Arrow reads the plain ones; the few others ("12345.0", "C-1234") get the careful reading.
@@ -137,7 +131,7 @@ def to_int(arr: pa.Array) -> Coerced:
 
 def _plain_ints(text: pa.Array) -> np.ndarray:
     """Rows whose text is 1 to 18 digits after an optional minus: Arrow's cast reads them exactly."""
-    offsets, raw = _text_buffers(text)
+    offsets, raw = text_buffers(text)
     lengths = offsets[1:] - offsets[:-1]
     if not len(raw):
         return np.zeros(len(text), dtype=bool)
@@ -168,11 +162,11 @@ def _careful_int(text: pa.Array) -> Coerced:
 def _patch(base: pa.Array, rows: np.ndarray, values: pa.Array, bad: pa.Array) -> Coerced:
     """``base`` with ``values`` at ``rows``, and the error mask that is ``bad`` there (false elsewhere)."""
     out = np.array(pc.fill_null(base, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    valid = np.array(pc.is_valid(base).to_numpy(zero_copy_only=False), dtype=bool)
+    valid = bools(pc.is_valid(base)).copy()
     out[rows] = np.asarray(pc.fill_null(values, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    valid[rows] = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
+    valid[rows] = bools(pc.is_valid(values))
     bad_all = np.zeros(len(base), dtype=bool)
-    bad_all[rows] = np.asarray(pc.fill_null(bad, False).to_numpy(zero_copy_only=False), dtype=bool)
+    bad_all[rows] = bools(bad)
     return pa.array(out, mask=~valid), pa.array(bad_all)
 
 
@@ -299,7 +293,7 @@ def _int_epoch_ms(ints: pa.Array, unit: str) -> pa.Array:
             np.floor_divide(values, 1_000_000),
         )
     overflow = (unit_index == 0) & (np.abs(values) > 9_000_000_000_000_000)
-    valid = np.asarray(pc.is_valid(ints).to_numpy(zero_copy_only=False), dtype=bool) & ~overflow
+    valid = bools(pc.is_valid(ints)) & ~overflow
     return pa.array(ms, pa.int64(), mask=~valid)
 
 
@@ -317,7 +311,7 @@ def _from_text(text: pa.Array, fmt: TimestampFormat) -> Coerced:
     fast = _arrow_iso_mixed(pc.if_else(plain, text, pa.scalar(None, pa.string())), fmt.timezone)
     if fast is None:  # plain-looking values Arrow refuses (2025-02-30): the closer look for all
         fast, others = pa.nulls(len(text), pa.int64()), pc.is_valid(text)
-    rows = np.flatnonzero(np.asarray(others.to_numpy(zero_copy_only=False), dtype=bool))
+    rows = np.flatnonzero(bools(others))
     if len(rows) == 0:
         return fast, no_errors(len(text))
     return _patch(fast, rows, *_odd_text(pc.take(text, pa.array(rows)), fmt))
@@ -376,7 +370,7 @@ def _local_ms(naive: pa.Array, zone: str) -> pa.Array:
 
 def _pandas_iso(text: pa.Array, fmt: TimestampFormat) -> Coerced:
     n = len(text)
-    present = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=bool)
+    present = bools(pc.is_valid(text))
     # ISO 8601 starts with the year: anything else ("yesterday") is refused without pandas.
     dated = pc.fill_null(pc.match_substring_regex(text, r"^[0-9]{4}"), False)
     if not pc.any(dated).as_py():
@@ -386,11 +380,11 @@ def _pandas_iso(text: pa.Array, fmt: TimestampFormat) -> Coerced:
     # "UTC" as a suffix is not ISO 8601 but common in exports; pandas wants "Z".
     series = pd.Series(pc.replace_substring_regex(text, r"\s*UTC$", "Z").to_pandas(), dtype=object)
     result = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    mask_offset = np.asarray(has_offset.to_numpy(zero_copy_only=False), dtype=bool)
+    mask_offset = bools(has_offset)
     if mask_offset.any():
         parsed = pd.to_datetime(series[mask_offset], format="ISO8601", utc=True, errors="coerce")
         result[mask_offset] = _ns_to_ms(parsed)
-    naive = np.asarray(dated.to_numpy(zero_copy_only=False), dtype=bool) & ~mask_offset
+    naive = bools(dated) & ~mask_offset
     if naive.any():
         parsed = pd.to_datetime(series[naive], format="ISO8601", errors="coerce")
         if getattr(parsed.dt, "tz", None) is None:
@@ -413,7 +407,7 @@ def _ns_to_ms(parsed: pd.Series) -> np.ndarray:
 
 
 def _from_strptime(text: pa.Array, fmt: TimestampFormat) -> Coerced:
-    present = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=bool)
+    present = bools(pc.is_valid(text))
     series = pd.Series(text.to_pandas(), dtype=object)
     parsed = pd.to_datetime(series, format=fmt.format, errors="coerce", utc="%z" in fmt.format)
     if getattr(parsed.dt, "tz", None) is None:

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from importer.arrays import bools
 from importer.errors import InputError
 from importer.mapping.coerce import as_text, to_float, to_int, to_share
 from importer.mapping.lookups import LoadedLookup
@@ -101,7 +102,7 @@ class Plan:
         skipped: Counter[str] = Counter()
         keep = np.ones(n, dtype=bool)
         for i, cond in enumerate(self.mapping.skip):
-            hit = _np(condition_mask(cond, frame)) & keep
+            hit = bools(condition_mask(cond, frame)) & keep
             if hit.any():
                 skipped[f"skip[{i}] {cond.label}"] += int(hit.sum())
                 keep &= ~hit
@@ -115,7 +116,7 @@ class Plan:
                 continue
             value = evaluate(expr, frame)
             if value.skip is not None:
-                hit = _np(value.skip) & keep
+                hit = bools(value.skip) & keep
                 if hit.any():
                     skipped[f"fields.{name}: value not in map"] += int(hit.sum())
                     keep &= ~hit
@@ -146,7 +147,7 @@ class Plan:
         rule = self.mapping.events[index]
         mask = keep.copy()
         if rule.when is not None:
-            mask &= _np(condition_mask(rule.when, frame))
+            mask &= bools(condition_mask(rule.when, frame))
         if rule.percent is not None:
             return self._percent_events(index, frame, mask, skipped)
         if isinstance(rule.state, Expr):
@@ -154,7 +155,7 @@ class Plan:
             state = pc.utf8_upper(as_text(state_value.values))
             known = pc.is_in(state, value_set=pa.array(STATES))
             state = pc.if_else(known, state, pa.scalar(None, pa.string()))
-            unmapped = mask & ~_np(known)
+            unmapped = mask & ~bools(known)
             if unmapped.any():
                 skipped[f"events[{index}] {rule.name}: state not mapped"] += int(unmapped.sum())
             mask &= ~unmapped
@@ -180,7 +181,7 @@ class Plan:
             over_one = pc.greater(share, 1.0) if share_spec.scale == "fraction" else pa.scalar(True)
             share = pc.if_else(pc.or_(marked, over_one), pc.divide(share, 100.0), share)
             what = "share is not a number"
-        unreadable = mask & _np(bad)
+        unreadable = mask & bools(bad)
         if unreadable.any():  # no quartile can be told: counted, not guessed
             skipped[f"events[{index}] {rule.name}: {what}"] += int(unreadable.sum())
         values = np.asarray(pc.fill_null(share, -1.0).to_numpy(zero_copy_only=False), dtype=float)
@@ -258,10 +259,6 @@ class _RuleEvents:
     rows: np.ndarray
     state: pa.Array
     percent: np.ndarray | None
-
-
-def _np(mask: pa.Array) -> np.ndarray:
-    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _walk(exprs: list[Expr]) -> list[Expr]:

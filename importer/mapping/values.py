@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from importer.arrays import bools
 from importer.mapping.coerce import as_text, to_bool, to_epoch_ms, to_float, to_int, to_share
 from importer.mapping.lookups import LoadedLookup
 from importer.mapping.spec import _TEMPLATE_REF, Condition, Expr
@@ -234,7 +235,7 @@ def _param(column: pa.Array, key: str, n: int) -> pa.Array:
     else:
         value = as_text(value)
     rows = np.asarray(pc.filter(parents, hits).to_numpy(zero_copy_only=False), dtype=np.int64)
-    positions = np.flatnonzero(np.asarray(hits.to_numpy(zero_copy_only=False), dtype=bool))
+    positions = np.flatnonzero(bools(hits))
     # The first matching record of each row wins.
     first_rows, first_at = np.unique(rows, return_index=True)
     index = np.full(n, -1, dtype=np.int64)
