@@ -11,17 +11,14 @@ import csv
 import json
 import os
 import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from support import Ran, results_rows, summary_of  # noqa: F401
+from support import Ran, Reply, SimulatorProxy, results_rows, summary_of  # noqa: F401
 
 from importer.cli import main
 from importer.simulator import Simulator
@@ -135,7 +132,7 @@ class Seen:
     body: Any
 
 
-class RecordingProxy:
+class RecordingProxy(SimulatorProxy):
     """A loopback HTTP proxy in front of the simulator that keeps every request it passes on.
 
     The simulator counts requests but keeps only the events it accepted; this also keeps the
@@ -144,40 +141,15 @@ class RecordingProxy:
 
     def __init__(self, sim: Simulator) -> None:
         self.seen: list[Seen] = []
-        self._http = httpx.Client(base_url=sim.url, timeout=10.0)
-        self._lock = threading.Lock()
-        proxy = self
+        super().__init__(sim)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                try:
-                    body: Any = json.loads(raw)
-                except ValueError:
-                    body = None
-                with proxy._lock:
-                    proxy.seen.append(Seen(self.path, body))
-                headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
-                answer = proxy._http.post(self.path, content=raw, headers=headers)
-                self.send_response(answer.status_code)
-                self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
-                self.send_header("Content-Length", str(len(answer.content)))
-                for k, v in answer.headers.items():
-                    if k.lower().startswith("x-hubspot") or k.lower() == "retry-after":
-                        self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(answer.content)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+    def intercept(self, path: str, raw: bytes) -> Reply | None:
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = None
+        self.seen.append(Seen(path, body))
+        return None
 
     def batch_reads(self) -> list[list[str]]:
         """The emails asked in each contacts batch-read call, in order; checks each body's shape."""
@@ -188,8 +160,3 @@ class RecordingProxy:
             assert body["idProperty"] == "email", body
             out.append([item["id"] for item in body["inputs"]])
         return out
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._http.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import stat
@@ -15,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from support import generator
 
 from .helpers import REPO, T0, csv_file, mapping_doc, write_mapping
 
@@ -205,14 +205,6 @@ def test_json_report(tmp_path: Path, mapping: Path, mixed: Path, cli: Cli) -> No
     }
 
 
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sample_generate", REPO / "sample_data" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _spoiled(gen: ModuleType, rows: int, seed: int, invalid_every: int, prefix: str) -> dict[int, set[str]]:
     """Data row number → the columns the generator spoiled, by comparing with the clean rows."""
     clean = gen.canonical(rows, seed=seed, prefix=prefix)
@@ -226,7 +218,7 @@ def _spoiled(gen: ModuleType, rows: int, seed: int, invalid_every: int, prefix: 
 
 
 def test_shipped_sample_data(tmp_path: Path, cli: Cli) -> None:
-    gen = _generator()
+    gen = generator()
     # The committed samples are what the generator makes (see generate.samples()).
     h1 = gen.canonical(3000, seed=7, invalid_every=97)
     h2 = gen.canonical(2000, seed=8, prefix="h2")

@@ -3,41 +3,25 @@ simulator received, the journal's manifest, and a proxy that answers 400 for cho
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
 import sqlite3
-import threading
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import httpx
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from support import summary_of  # noqa: F401
+from support import Reply, SimulatorProxy, generator, summary_of  # noqa: F401
 
 from importer.simulator import Simulator
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPING = REPO / "mappings" / "generic.yaml"
 Key = tuple[str, str]
-
-
-@cache
-def generator() -> ModuleType:
-    """sample_data/generate.py, imported from its path."""
-    spec = importlib.util.spec_from_file_location("nightly_sample_generate", REPO / "sample_data" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def canonical(rows: int, *, seed: int, prefix: str) -> pa.Table:
@@ -140,7 +124,7 @@ def scramble(path: Path, *, keep_header: bool) -> None:
     assert os.stat(path).st_size == st.st_size and os.stat(path).st_mtime_ns == st.st_mtime_ns
 
 
-class RejectingProxy:
+class RejectingProxy(SimulatorProxy):
     """A loopback HTTP proxy in front of the simulator that answers HubSpot's 400 for chosen events.
 
     The simulator's validation mirrors HubSpot's, so an event the importer thinks valid is never
@@ -149,61 +133,23 @@ class RejectingProxy:
     """
 
     def __init__(self, sim: Simulator, reject: Iterable[Key] = ()) -> None:
-        self.sim = sim
         self.reject: set[Key] = set(reject)
         self.rejected: Counter[Key] = Counter()
-        self._http = httpx.Client(base_url=sim.url, timeout=10.0)
-        self._lock = threading.Lock()
-        proxy = self
+        super().__init__(sim)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                key: Key | None = None
-                try:
-                    event = json.loads(body)
-                    key = (str(event.get("sessionId")), str(event.get("state")))
-                except (ValueError, AttributeError):
-                    pass
-                with proxy._lock:
-                    refuse = key in proxy.reject
-                    if refuse and key is not None:
-                        proxy.rejected[key] += 1
-                if refuse:
-                    answer = {
-                        "status": "error",
-                        "message": "Media object not found for externalId",
-                        "category": "VALIDATION_ERROR",
-                        "correlationId": "00000000-0000-4000-8000-000000000400",
-                    }
-                    self._reply(400, json.dumps(answer).encode(), {})
-                    return
-                headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
-                response = proxy._http.post(self.path, content=body, headers=headers)
-                kept = {k: v for k, v in response.headers.items() if k.lower().startswith("x-hubspot")}
-                self._reply(response.status_code, response.content, kept)
-
-            def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._http.close()
+    def intercept(self, path: str, raw: bytes) -> Reply | None:
+        try:
+            event = json.loads(raw)
+            key: Key | None = (str(event.get("sessionId")), str(event.get("state")))
+        except (ValueError, AttributeError):
+            key = None
+        if key is None or key not in self.reject:
+            return None
+        self.rejected[key] += 1
+        answer = {
+            "status": "error",
+            "message": "Media object not found for externalId",
+            "category": "VALIDATION_ERROR",
+            "correlationId": "00000000-0000-4000-8000-000000000400",
+        }
+        return 400, json.dumps(answer).encode(), {"Content-Type": "application/json"}

@@ -3,18 +3,15 @@ HubSpot answers for ``httpx.MockTransport``, and reading what a run wrote."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
-from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
-from support import Ran, results_rows, summary_of  # noqa: F401
+from support import Ran, generator, results_rows, summary_of  # noqa: F401
 
 from importer.simulator import Simulator
 
@@ -26,16 +23,6 @@ Key = tuple[str, str]
 # Defects of sample_data/generate.py that spoil only the STARTED event (its timestamp): the
 # row's VIEWED event is still valid. Every other defect spoils both events of the row.
 STARTED_ONLY_DEFECTS = {"bad timestamp", "timestamp before 2000"}
-
-
-@cache
-def generator() -> ModuleType:
-    """sample_data/generate.py, imported from its path."""
-    spec = importlib.util.spec_from_file_location("sample_generate", REPO / "sample_data" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class Input:
