@@ -96,11 +96,12 @@ class Pipeline:
         keep = ~bad
         duplicates = 0
         if self._dedupe is not None and keep.any():
-            rows = pa.array(np.flatnonzero(keep))
-            keys = row_hashes([pc.take(events.column(k), rows).combine_chunks() for k in self.mapping.identity or ()])
+            rows = np.flatnonzero(keep)
+            at = pa.array(rows)
+            keys = row_hashes([pc.take(events.column(k), at).combine_chunks() for k in self.mapping.identity or ()])
             first = self._dedupe.add_new(keys)
             duplicates = int(len(first) - first.sum())
-            keep[np.flatnonzero(keep)[~first]] = False
+            keep[rows[~first]] = False
         # One copy of the events that go on: valid, first of their key, without the error columns.
         valid = events.drop_columns(list(ERROR_COLUMNS)).filter(pa.array(keep))
         del events

@@ -235,12 +235,13 @@ class Plan:
                 ]
                 ev_errors.add(in_order(pieces), "occurredTimestamp", raw, stamps[i].reason)
         kinds = pa.array([r.kind for r in self.mapping.events], pa.string())
+        rule_ids = pa.array(rule)
         percents = [pa.nulls(len(p.rows), pa.int64()) if p.percent is None else pa.array(p.percent, pa.int64())
                     for p in parts]  # fmt: skip
         out: dict[str, pa.Array] = {
             "_row": pc.take(batch.row_numbers, idx),
-            "_rule": pa.array(rule),
-            "_type": pc.take(kinds, pa.array(rule)),
+            "_rule": rule_ids,
+            "_type": pc.take(kinds, rule_ids),
             "state": in_order([p.state for p in parts]),
             "playedPercent": in_order(percents),
             "occurredTimestamp": in_order([pc.take(ts.values, part_idx[i]) for i, ts in enumerate(stamps)]),
