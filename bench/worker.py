@@ -27,7 +27,7 @@ def _timed(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 def check(path: str, mapping_path: str) -> dict[str, Any]:
     from importer.mapping.spec import load_mapping
-    from importer.pipeline import Pipeline, check
+    from importer.run.pipeline import Pipeline, check
 
     def work() -> dict[str, Any]:
         pipeline = Pipeline(load_mapping(mapping_path), [path])
@@ -44,12 +44,12 @@ def baseline(path: str) -> dict[str, Any]:
 
 
 def send(args: argparse.Namespace) -> dict[str, Any]:
-    from importer.auth import Credentials
+    from importer.hubspot.auth import Credentials
+    from importer.hubspot.pacing import Rate
     from importer.mapping.spec import load_mapping
-    from importer.pacing import Rate
-    from importer.pipeline import Pipeline
-    from importer.results import ResultsWriter
-    from importer.runner import Runner, RunOptions
+    from importer.run.pipeline import Pipeline
+    from importer.run.runner import Runner, RunOptions
+    from importer.state.results import ResultsWriter
 
     options = RunOptions(base_url=args.url, state_dir=args.state_dir, concurrency=args.concurrency)
     if args.rate == "none":

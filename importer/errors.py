@@ -21,7 +21,7 @@ else reaches the user as a traceback (unless ``--debug``).
         └── NetworkError                   timeouts, refused or dropped connections
 
 Row-level problems are never exceptions: they are ``RowError`` records (see
-``importer.validate``) and end up in the results file.
+``importer.mapping.validate``) and end up in the results file.
 
 Messages never contain a token: ``redact`` is applied to anything that came
 from the network or from an exception of another library before it is shown.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from importer.cli import build_parser, main
+from importer.cli.main import build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.arrays import bools, text_buffers
+from importer.mapping.arrays import bools, text_buffers
 
 INT64_MAX = 9_223_372_036_854_775_807
 _INT_RE = r"^[+-]?[0-9]+(\.0*)?$"

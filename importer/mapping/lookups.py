@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from importer.errors import ConfigError, InputError
 from importer.mapping.coerce import as_text
-from importer.readers import iter_batches, read_columns, resolve_inputs
+from importer.source.readers import iter_batches, read_columns, resolve_inputs
 
 if TYPE_CHECKING:
     from importer.mapping.spec import LookupTable

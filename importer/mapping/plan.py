@@ -2,7 +2,7 @@
 
 The event table has one row per event (a row may give STARTED and VIEWED),
 typed payload columns named as HubSpot names them, the row's identity, and the
-error columns of ``importer.validate``.
+error columns of ``importer.mapping.validate``.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.arrays import bools
 from importer.errors import InputError
+from importer.mapping.arrays import bools
 from importer.mapping.coerce import as_text, to_float, to_int, to_share
 from importer.mapping.lookups import LoadedLookup
 from importer.mapping.spec import PAYLOAD_FIELDS, STATES, Expr, Mapping
+from importer.mapping.validate import ERROR_COLUMNS, ErrorColumns
 from importer.mapping.values import Frame, Value, condition_mask, evaluate
-from importer.readers import BadRow, Batch, SourceFile
-from importer.validate import ERROR_COLUMNS, ErrorColumns
+from importer.source.readers import BadRow, Batch, SourceFile
 
 _GROUPS = (("contactId", "contactUtk"), ("mediaBridgeId", "externalId"))
 
@@ -69,7 +69,7 @@ class Plan:
             if wanted[name] and spec.source == "file"
         }
         for name, spec in mapping.lookups.items():
-            if spec.source == "hubspot":  # filled from the contact cache (importer.contacts)
+            if spec.source == "hubspot":  # filled from the contact cache (importer.hubspot.contacts)
                 self.lookups[name] = LoadedLookup.empty(spec, "contactId", "contact not in the HubSpot cache")
         self.columns = mapping.top_columns()
 

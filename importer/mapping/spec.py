@@ -20,7 +20,7 @@ import yaml
 
 from importer.errors import MappingError
 from importer.mapping.coerce import TIME_UNITS, TimestampFormat
-from importer.readers import FORMATS, InputOptions
+from importer.source.readers import FORMATS, InputOptions
 
 # Payload fields of media-played events and the type each is sent as.
 PAYLOAD_FIELDS: dict[str, str] = {

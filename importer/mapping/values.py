@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.arrays import bools
+from importer.mapping.arrays import bools
 from importer.mapping.coerce import as_text, to_bool, to_epoch_ms, to_float, to_int, to_share
 from importer.mapping.lookups import LoadedLookup
 from importer.mapping.spec import _TEMPLATE_REF, Condition, Expr

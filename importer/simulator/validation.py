@@ -1,6 +1,6 @@
 """The Media Bridge event rules, written from /work/shared/hubspot-media-bridge.md alone.
 
-Deliberately independent of ``importer.validate``: if both sides shared code, a misread rule
+Deliberately independent of ``importer.mapping.validate``: if both sides shared code, a misread rule
 would pass on both and only fail against HubSpot.
 
 Choices where HubSpot's docs are silent (the importer should not send these anyway):

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from support import Ran, Reply, SimulatorProxy, results_rows, summary_of  # noqa: F401
 
-from importer.cli import main
+from importer.cli.main import main
 from importer.simulator import Simulator
 
 BATCH_READ = "/crm/v3/objects/contacts/batch/read"

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import pytest
 
-from importer.cli import main
+from importer.cli.main import main
 
 CliResult = tuple[int, str, str]
 

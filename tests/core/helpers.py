@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from importer.mapping.report import Report
 from importer.mapping.spec import parse_mapping
-from importer.pipeline import Pipeline, check
-from importer.report import Report
-from importer.results import ResultsWriter, read_results
+from importer.run.pipeline import Pipeline, check
+from importer.state.results import ResultsWriter, read_results
 
 REPO = Path(__file__).resolve().parents[2]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

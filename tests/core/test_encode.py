@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from importer.encode import FIELD_ORDER, encode_payloads, json_string
+from importer.mapping.encode import FIELD_ORDER, encode_payloads, json_string
 from importer.mapping.plan import EVENT_SCHEMA
 
 # Every request field of POST /media-bridge/v1/events/media-played, as HubSpot spells it.

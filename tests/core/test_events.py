@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from importer import readers
+from importer.source import readers
 
 from .helpers import T0, column, csv_file, mapping_doc, ms, run, write_rows
 

@@ -7,7 +7,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from importer.keyset import DistinctCounter, KeySet, row_hashes
+from importer.mapping.keyset import DistinctCounter, KeySet, row_hashes
 
 SETTINGS = settings(max_examples=100, derandomize=True, deadline=None)
 batches = st.lists(st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=60), max_size=12)

@@ -11,7 +11,7 @@ import pytest
 
 from importer.errors import ConfigError, InputError
 from importer.mapping.spec import load_mapping, parse_mapping
-from importer.pipeline import Pipeline
+from importer.run.pipeline import Pipeline
 
 from .helpers import T0, column, csv_file, mapping_doc, run, write_mapping, write_rows
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from importer.results import read_results
+from importer.state.results import read_results
 
 from .helpers import REPO, T0, csv_file, mapping_doc, write_mapping, write_rows, write_text
 

@@ -319,7 +319,7 @@ def test_lookup_option_on_a_mapping_without_lookups_says_so() -> None:
 
 
 def test_lookup_option_must_be_name_equals_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from importer.cli import main
+    from importer.cli.main import main
 
     with pytest.raises(SystemExit) as info:
         main(["check", "p.csv", "-m", "m.yaml", "--lookup", "contacts"])

@@ -10,8 +10,8 @@ import pyarrow.compute as pc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importer.encode import encode_payloads, json_string
 from importer.mapping.coerce import TimestampFormat, as_text, to_epoch_ms, to_int
+from importer.mapping.encode import encode_payloads, json_string
 from importer.mapping.plan import EVENT_SCHEMA
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from importer import readers
+from importer.source import readers
 from importer.errors import InputError
 from importer.mapping.coerce import as_text
-from importer.readers import InputOptions, iter_batches, read_columns, resolve_inputs
+from importer.source.readers import InputOptions, iter_batches, read_columns, resolve_inputs
 
 from .helpers import csv_file, write_rows, write_text
 

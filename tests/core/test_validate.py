@@ -1,4 +1,4 @@
-"""HubSpot's rules over whole columns (importer.validate)."""
+"""HubSpot's rules over whole columns (importer.mapping.validate)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from importer.mapping.plan import EVENT_SCHEMA
-from importer.validate import MIN_TIMESTAMP_MS, validate_events
+from importer.mapping.validate import MIN_TIMESTAMP_MS, validate_events
 
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z: a fixed "now" so the future rule is deterministic
 DAY = 86_400_000

@@ -96,7 +96,7 @@ def requests_made(sim: Simulator) -> int:
 
 
 def query(state_dir: Path, sql: str) -> list[tuple[Any, ...]]:
-    """Read the journal directly (not through importer.journal)."""
+    """Read the journal directly (not through importer.state.journal)."""
     db = sqlite3.connect(f"file:{state_dir / 'journal.sqlite'}?mode=ro", uri=True)
     try:
         return db.execute(sql).fetchall()

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from importer.cli import build_parser
+from importer.cli.main import build_parser
 
 from .helpers import REPO
 

@@ -8,8 +8,8 @@ import json
 import pyarrow as pa
 import pytest
 
-import importer.pipeline
-import importer.readers
+import importer.run.pipeline
+import importer.source.readers
 
 from .conftest import Nights
 from .helpers import (
@@ -31,11 +31,11 @@ def _forbid_reading(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("an input file was read on a night with nothing new")
 
     for module, name in (
-        (importer.pipeline, "iter_batches"),
-        (importer.pipeline, "read_columns"),
-        (importer.readers, "iter_batches"),
-        (importer.readers, "read_columns"),
-        (importer.readers, "open_binary"),
+        (importer.run.pipeline, "iter_batches"),
+        (importer.run.pipeline, "read_columns"),
+        (importer.source.readers, "iter_batches"),
+        (importer.source.readers, "read_columns"),
+        (importer.source.readers, "open_binary"),
     ):
         monkeypatch.setattr(module, name, refuse)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from importer.cli import main
+from importer.cli.main import main
 
 from .conftest import Cli, Nights
 from .helpers import canonical, expected, write

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from importer.mapping.report import Report
 from importer.mapping.spec import load_mapping
-from importer.pipeline import Pipeline, check
-from importer.report import Report
-from importer.results import ResultsWriter, read_results
+from importer.run.pipeline import Pipeline, check
+from importer.state.results import ResultsWriter, read_results
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPINGS = REPO / "mappings"

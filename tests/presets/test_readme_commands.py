@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from importer.cli import main
+from importer.cli.main import main
 
 from .helpers import REPO
 

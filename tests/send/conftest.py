@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from importer.cli import main
+from importer.cli.main import main
 
 from .helpers import MAPPING, REPO, Ran
 

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
-import importer.pacing as pacing
+import importer.hubspot.pacing as pacing
 from importer.errors import ConfigError, QuotaExhausted
-from importer.pacing import DailyQuota, Rate, RateLimiter, format_duration, plan_text
-from importer.sender import check_base_url
+from importer.hubspot.pacing import DailyQuota, Rate, RateLimiter, format_duration, plan_text
+from importer.hubspot.sender import check_base_url
 
 _real_sleep = asyncio.sleep
 

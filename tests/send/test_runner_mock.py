@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 
-from importer.auth import Credentials
+from importer.hubspot.auth import Credentials
+from importer.hubspot.sender import RetryPolicy
 from importer.mapping.spec import load_mapping
-from importer.pipeline import Pipeline
-from importer.results import ResultsWriter
-from importer.runner import Runner, RunOptions
-from importer.sender import RetryPolicy
+from importer.run.pipeline import Pipeline
+from importer.run.runner import Runner, RunOptions
+from importer.state.results import ResultsWriter
 
 from .helpers import MAPPING, Input, Script, echo, journal_statuses, key_of, results_rows
 

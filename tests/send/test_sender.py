@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from importer.auth import Credentials, OAuthApp
 from importer.errors import AuthError, EndpointError, ImporterError, QuotaExhausted, ScopeError
-from importer.pacing import DailyQuota, Rate, RateLimiter
-from importer.sender import Outcome, RetryPolicy, Sender
+from importer.hubspot.auth import Credentials, OAuthApp
+from importer.hubspot.pacing import DailyQuota, Rate, RateLimiter
+from importer.hubspot.sender import Outcome, RetryPolicy, Sender
 
 from .helpers import PLAYED, Script, echo, error, payload
 

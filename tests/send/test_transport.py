@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from importer.transport import StreamTransport
+from importer.hubspot.transport import StreamTransport
 
 Handler = Callable[[bytes], bytes | None]
 
@@ -164,9 +164,9 @@ def test_tls(tmp_path: Path) -> None:
 def test_the_sender_leaves_proxied_setups_to_httpx(
     monkeypatch: pytest.MonkeyPatch, proxy: str | None, lean: bool
 ) -> None:
-    from importer.auth import Credentials
-    from importer.pacing import DailyQuota, RateLimiter
-    from importer.sender import Sender
+    from importer.hubspot.auth import Credentials
+    from importer.hubspot.pacing import DailyQuota, RateLimiter
+    from importer.hubspot.sender import Sender
 
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)

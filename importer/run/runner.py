@@ -24,19 +24,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.auth import Credentials
-from importer.contacts import NOT_FOUND, ContactCache, collect_emails, hubspot_lookups, install_cached, resolve
 from importer.errors import ImporterError, Interrupted, TerminalError, redact
-from importer.events import Event, events_from_results, key_text, path_of, session_of
-from importer.incremental import WATERMARK, FileTracker, split_done
-from importer.journal import Journal, Record, StateLock, event_keys, fingerprint, payload_hashes
-from importer.pacing import DailyQuota, Rate, RateLimiter, format_duration
-from importer.pipeline import Pipeline, PreparedBatch
-from importer.progress import NullProgress, Progress
-from importer.readers import SourceFile, count_rows
-from importer.results import ResultsWriter, results_table
-from importer.sender import PERCENT_PATH, PLAYED_PATH, Outcome, RetryPolicy, Sender
-from importer.summary import RunSummary, write_summary
+from importer.hubspot.auth import Credentials
+from importer.hubspot.contacts import NOT_FOUND, ContactCache, collect_emails, hubspot_lookups, install_cached, resolve
+from importer.hubspot.events import Event, events_from_results, key_text, path_of, session_of
+from importer.hubspot.pacing import DailyQuota, Rate, RateLimiter, format_duration
+from importer.hubspot.sender import PERCENT_PATH, PLAYED_PATH, Outcome, RetryPolicy, Sender
+from importer.run.pipeline import Pipeline, PreparedBatch
+from importer.run.progress import NullProgress, Progress
+from importer.source.readers import SourceFile, count_rows
+from importer.state.journal import Journal, Record, StateLock, event_keys, fingerprint, payload_hashes
+from importer.state.manifest import WATERMARK, FileTracker, split_done
+from importer.state.results import ResultsWriter, results_table
+from importer.state.summary import RunSummary, write_summary
 
 __all__ = ["Event", "RunOptions", "RunSummary", "Runner", "events_from_results", "write_summary"]
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from importer.errors import ConfigError
-from importer.journal import Journal
-from importer.readers import SourceFile
+from importer.source.readers import SourceFile
+from importer.state.journal import Journal
 
 WATERMARK = "watermark_ms"
 

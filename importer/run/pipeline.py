@@ -17,16 +17,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.arrays import bools
-from importer.encode import encode_payloads
-from importer.keyset import KeySet, row_hashes
+from importer.mapping.arrays import bools
+from importer.mapping.encode import encode_payloads
+from importer.mapping.keyset import KeySet, row_hashes
 from importer.mapping.plan import MappedBatch, Plan
+from importer.mapping.report import Report
 from importer.mapping.spec import Mapping
-from importer.progress import NullProgress, Progress
-from importer.readers import BadRow, SourceFile, iter_batches, read_columns, resolve_inputs
-from importer.report import Report
-from importer.results import ResultsWriter, results_table
-from importer.validate import ERROR_COLUMNS, validate_events
+from importer.mapping.validate import ERROR_COLUMNS, validate_events
+from importer.run.progress import NullProgress, Progress
+from importer.source.readers import BadRow, SourceFile, iter_batches, read_columns, resolve_inputs
+from importer.state.results import ResultsWriter, results_table
 
 
 def _prefer_jemalloc() -> None:

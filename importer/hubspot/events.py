@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.sender import PERCENT_PATH, PLAYED_PATH
+from importer.hubspot.sender import PERCENT_PATH, PLAYED_PATH
 
 
 @dataclass
@@ -49,8 +49,8 @@ def _key_ints(text: str) -> tuple[int, int]:
 
 def events_from_results(path: str | Path) -> list[Event]:
     """The failed / not_sent events of a results file, to send again."""
-    from importer.journal import event_keys as _keys
-    from importer.results import read_results
+    from importer.state.journal import event_keys as _keys
+    from importer.state.results import read_results
 
     table = read_results(path)
     mask = pc.is_in(table.column("status"), value_set=pa.array(["failed", "not_sent"]))

@@ -24,8 +24,8 @@ from importer import __version__
 from importer.errors import ConfigError, ImporterError, redact
 
 if TYPE_CHECKING:
-    from importer.pipeline import Pipeline
-    from importer.runner import RunOptions
+    from importer.run.pipeline import Pipeline
+    from importer.run.runner import RunOptions
 
 EXIT_OK, EXIT_ROWS, EXIT_CONFIG, EXIT_STOPPED, EXIT_LOCKED = 0, 1, 2, 3, 4
 log = logging.getLogger("media_import")
@@ -126,9 +126,9 @@ def _add_send_options(p: argparse.ArgumentParser) -> None:
 
 
 def _run_options(args: argparse.Namespace, command: str) -> RunOptions:
-    from importer.pacing import Rate
-    from importer.runner import RunOptions
-    from importer.sender import DEFAULT_BASE_URL, RetryPolicy, check_base_url
+    from importer.hubspot.pacing import Rate
+    from importer.hubspot.sender import DEFAULT_BASE_URL, RetryPolicy, check_base_url
+    from importer.run.runner import RunOptions
 
     if args.concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")
@@ -351,9 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from importer.mapping.spec import load_mapping
-    from importer.pipeline import Pipeline, check
-    from importer.progress import make_progress
-    from importer.results import ResultsWriter
+    from importer.run.pipeline import Pipeline, check
+    from importer.run.progress import make_progress
+    from importer.state.results import ResultsWriter
 
     mapping = load_mapping(args.mapping, dict(args.lookup))
     if args.preview < 0:
@@ -379,14 +379,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from importer.auth import Credentials
-    from importer.journal import StateLock
+    from importer.hubspot.auth import Credentials
+    from importer.hubspot.pacing import DailyQuota, plan_text
     from importer.mapping.spec import load_mapping
-    from importer.pacing import DailyQuota, plan_text
-    from importer.pipeline import Pipeline, check
-    from importer.progress import make_progress
-    from importer.results import ResultsWriter
-    from importer.runner import Runner
+    from importer.run.pipeline import Pipeline, check
+    from importer.run.progress import make_progress
+    from importer.run.runner import Runner
+    from importer.state.journal import StateLock
+    from importer.state.results import ResultsWriter
 
     options = _run_options(args, "run " + " ".join(args.inputs))
     options.retry_leftovers = args.retry_leftovers
@@ -394,8 +394,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     options.recheck_contacts_s = args.recheck_contacts * 3600
     options.lookback_s = args.lookback * 3600
     if args.since:
-        from importer.incremental import parse_since
-        from importer.journal import Journal
+        from importer.state.journal import Journal
+        from importer.state.manifest import parse_since
 
         journal = Journal(options.state_dir) if args.since == "last" else None
         options.since_ms = parse_since(args.since, journal)
@@ -433,7 +433,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _last_daily_limit(state_dir: str) -> int | None:
     """The daily limit HubSpot's headers reported in the last run of this state directory."""
-    from importer.journal import Journal
+    from importer.state.journal import Journal
 
     if not (Path(state_dir) / "journal.sqlite").exists():
         return None
@@ -449,8 +449,8 @@ def _last_daily_limit(state_dir: str) -> int | None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from importer.journal import Journal
-    from importer.pacing import format_duration
+    from importer.hubspot.pacing import format_duration
+    from importer.state.journal import Journal
 
     if not (Path(args.state_dir) / "journal.sqlite").exists():
         raise ConfigError(f"no journal in {args.state_dir}", hint="run media-import run first, or pass --state-dir")
@@ -484,12 +484,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from importer.auth import Credentials
     from importer.errors import InputError
-    from importer.journal import StateLock
-    from importer.progress import make_progress
-    from importer.results import ResultsWriter
-    from importer.runner import Runner, events_from_results
+    from importer.hubspot.auth import Credentials
+    from importer.run.progress import make_progress
+    from importer.run.runner import Runner, events_from_results
+    from importer.state.journal import StateLock
+    from importer.state.results import ResultsWriter
 
     options = _run_options(args, f"retry {args.results_in}")
     try:
@@ -509,7 +509,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def _use_contact_cache(pipeline: Pipeline, state_dir: str) -> None:
     """Serve hubspot lookups from the state directory's cache, when there is one (check has no token)."""
-    from importer.contacts import hubspot_lookups, install_cached
+    from importer.hubspot.contacts import hubspot_lookups, install_cached
 
     journal_path = Path(state_dir) / "journal.sqlite"
     if not hubspot_lookups(pipeline) or not journal_path.exists():
@@ -526,16 +526,16 @@ def _use_contact_cache(pipeline: Pipeline, state_dir: str) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     import shutil
 
-    from importer.auth import Credentials
+    from importer.hubspot.auth import Credentials
+    from importer.hubspot.pacing import Rate
     from importer.mapping.spec import load_mapping
-    from importer.pacing import Rate
-    from importer.pipeline import Pipeline
-    from importer.progress import make_progress
-    from importer.results import ResultsWriter
-    from importer.runner import Runner, RunOptions
+    from importer.run.pipeline import Pipeline
+    from importer.run.progress import make_progress
+    from importer.run.runner import Runner, RunOptions
     from importer.simulator import Simulator, SimulatorConfig
+    from importer.state.results import ResultsWriter
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     workdir = Path(args.workdir)
     state = workdir / "state"
     shutil.rmtree(state, ignore_errors=True)  # a fresh simulator gets a fresh journal

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.lib.stride_tricks import as_strided
 
-from importer.arrays import bools, text_buffers
+from importer.mapping.arrays import bools, text_buffers
 
 _HASH_KEY = "media-import-key"
 _MAX_RUN = 1 << 20

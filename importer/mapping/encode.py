@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.arrays import bools, text_buffers
+from importer.mapping.arrays import bools, text_buffers
 from importer.mapping.spec import PAYLOAD_FIELDS
 
 # HubSpot's documented field order; the state and time come right after the session.

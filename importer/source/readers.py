@@ -33,7 +33,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from importer.errors import InputError
-from importer.storage import is_remote, open_random, open_stream, resolve_remote
+from importer.source.storage import is_remote, open_random, open_stream, resolve_remote
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl")
 _SUFFIXES = {

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.arrays import bools
+from importer.mapping.arrays import bools
 from importer.mapping.coerce import as_text
 from importer.mapping.spec import MEDIA_TYPES, PAYLOAD_FIELDS, PLAY_CONTEXTS, STATES
 

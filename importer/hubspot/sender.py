@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from importer.auth import Credentials, RefreshFailed
 from importer.errors import (
     AuthError,
     ConfigError,
@@ -39,8 +38,9 @@ from importer.errors import (
     TransientError,
     redact,
 )
-from importer.pacing import DailyQuota, RateLimiter
-from importer.transport import StreamTransport, proxies_configured
+from importer.hubspot.auth import Credentials, RefreshFailed
+from importer.hubspot.pacing import DailyQuota, RateLimiter
+from importer.hubspot.transport import StreamTransport, proxies_configured
 
 PLAYED_PATH = "/media-bridge/v1/events/media-played"
 PERCENT_PATH = "/media-bridge/v1/events/media-played-percent"

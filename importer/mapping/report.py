@@ -10,10 +10,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.keyset import DistinctCounter, row_hashes
+from importer.mapping.keyset import DistinctCounter, row_hashes
 
 if TYPE_CHECKING:
-    from importer.pipeline import PreparedBatch
+    from importer.run.pipeline import PreparedBatch
 
 SAMPLES_PER_REASON = 3
 

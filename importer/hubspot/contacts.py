@@ -29,12 +29,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from importer.errors import TerminalError
+from importer.hubspot.sender import Sender
 from importer.mapping.lookups import LoadedLookup
 from importer.mapping.spec import LookupTable
 from importer.mapping.values import Frame, evaluate
-from importer.pipeline import Pipeline
-from importer.readers import iter_batches
-from importer.sender import Sender
+from importer.run.pipeline import Pipeline
+from importer.source.readers import iter_batches
 
 BATCH_READ_PATH = "/crm/v3/objects/contacts/batch/read"
 BATCH_SIZE = 100  # HubSpot's object API batch limit

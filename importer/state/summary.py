@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from importer.pacing import format_duration
+from importer.hubspot.pacing import format_duration
 
 
 @dataclass

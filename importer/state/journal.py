@@ -32,8 +32,8 @@ import numpy as np
 import pyarrow as pa
 
 from importer.errors import ConfigError, LockedError
-from importer.keyset import hash_keys
-from importer.readers import SourceFile
+from importer.mapping.keyset import hash_keys
+from importer.source.readers import SourceFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (

@@ -1,0 +1,4 @@
+"""What talks to HubSpot: the API's paths, the paced and retrying sender, OAuth, contacts by email.
+
+Every request to HubSpot goes through `sender.Sender`, which owns pacing, the daily quota and retries.
+"""
