@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from importer.source import readers
 from importer.errors import InputError
 from importer.mapping.coerce import as_text
+from importer.source import readers
 from importer.source.readers import InputOptions, iter_batches, read_columns, resolve_inputs
 
 from .helpers import csv_file, write_rows, write_text
