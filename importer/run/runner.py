@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import signal
@@ -24,12 +25,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.errors import ImporterError, Interrupted, TerminalError, redact
+from importer.clock import SYSTEM, Clock
+from importer.errors import ImporterError, Interrupted, QuotaExhausted, TerminalError, redact
 from importer.hubspot.auth import Credentials
 from importer.hubspot.contacts import NOT_FOUND, ContactCache, collect_emails, hubspot_lookups, install_cached, resolve
 from importer.hubspot.events import Event, events_from_results, key_text, path_of, session_of
 from importer.hubspot.pacing import DailyQuota, Rate, RateLimiter, format_duration
-from importer.hubspot.sender import PERCENT_PATH, PLAYED_PATH, Outcome, RetryPolicy, Sender
+from importer.hubspot.sender import DEFAULT_TIMEOUT_S, PERCENT_PATH, PLAYED_PATH, Outcome, RetryPolicy, Sender
 from importer.run.pipeline import Pipeline, PreparedBatch
 from importer.run.progress import NullProgress, Progress
 from importer.source.readers import SourceFile, count_rows
@@ -51,7 +53,7 @@ class RunOptions:
     concurrency: int = 8
     rate: Rate | None = field(default_factory=lambda: Rate(100, 10.0))
     daily_reserve: float = 0.05
-    timeout_s: float = 30.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     force: bool = False
     results_all: bool = False
@@ -64,6 +66,11 @@ class RunOptions:
     retry_leftovers: bool = True  # re-drive not_sent / transiently failed events of earlier runs
     retry_terminal: bool = False  # ...and those HubSpot refused with a 4xx
     recheck_contacts_s: float = 86_400.0  # ask again for emails HubSpot did not know this long ago
+    http2: bool = False
+    on_timeout: str = "hold"  # an event whose request got no answer: held as possibly_sent, or sent again
+    wait_for_quota: bool = False  # sleep until the daily quota resets instead of stopping
+    account_timezone: str = "UTC"  # where the account's midnight (the quota's reset) is
+    clock: Clock = SYSTEM  # the sender's, limiter's and quota's time (tests run it fast)
 
 
 class Runner:
@@ -82,8 +89,9 @@ class Runner:
         self.progress = progress or NullProgress()
         self.summary = RunSummary()
         self.journal = Journal(options.state_dir)
-        self.quota = DailyQuota(options.daily_reserve)
-        self.limiter = RateLimiter(options.rate)
+        self.quota = DailyQuota(options.daily_reserve, timezone=options.account_timezone, clock=options.clock)
+        self.quota.restore(load_quota(self.journal))
+        self.limiter = RateLimiter(options.rate, clock=options.clock)
         self._stop_error: ImporterError | None = None
         self._pending_results: list[dict[str, Any]] = []
         self._fingerprints: dict[str, str] = {}
@@ -150,8 +158,18 @@ class Runner:
             timeout_s=self.options.timeout_s,
             retry=self.options.retry,
             transport=self.options.transport,
+            http2=self.options.http2,
+            on_timeout=self.options.on_timeout,
+            wait_for_quota=self.options.wait_for_quota,
+            clock=self.options.clock,
         )
+        sender.on_notice = self.progress.describe
         self._sender = sender
+        if not self.options.wait_for_quota:
+            try:  # a rerun the same day, with only the reserve left: nothing to send until the reset
+                self.quota.check()
+            except QuotaExhausted as exc:
+                self._stop(exc)
         if self._prepare is not None:
             try:
                 await self._prepare(sender)
@@ -201,6 +219,9 @@ class Runner:
     def _stop(self, error: ImporterError) -> None:
         if self._stop_error is None:
             self._stop_error = error
+        sender = getattr(self, "_sender", None)
+        if sender is not None:
+            sender.stop()  # waits for the quota, a backoff or a 429 pause end now
 
     async def _worker(self, sender: Sender, queue: asyncio.Queue[Event | None]) -> None:
         while True:
@@ -217,7 +238,8 @@ class Runner:
                 self._not_sent(event, f"not sent: {exc.message}")
                 continue
             except asyncio.CancelledError:
-                self._not_sent(event, "cancelled while in flight (it may have arrived)")
+                # In flight past the grace period: it may have arrived, so it is not sent blindly again.
+                self._record(event, Outcome("possibly_sent", None, "still in flight when the run stopped", 1, True))
                 raise
             except Exception as exc:  # a bug must stop the run cleanly, not hang the queue
                 self._stop(TerminalError(f"internal error while sending: {type(exc).__name__}: {redact(str(exc))}"))
@@ -234,7 +256,11 @@ class Runner:
         """Events earlier runs left not_sent or transiently failed, from the journal's copy."""
         if not self.options.retry_leftovers or self._stop_error is not None:
             return
-        rows = self.journal.pending(include_terminal=self.options.retry_terminal, before_run=self.journal.run_id)
+        rows = self.journal.pending(
+            include_terminal=self.options.retry_terminal,
+            include_held=self.options.on_timeout == "retry",
+            before_run=self.journal.run_id,
+        )
         events = [Event(k1, k2, payload.encode(), src or "", "", row, state, session_of(payload), path_of(payload))
                   for k1, k2, src, row, state, payload in rows]  # fmt: skip
         if events:
@@ -273,8 +299,9 @@ class Runner:
             return
         self._last_tick = now
         c = self.summary.counts
+        rate = self.limiter.rate
         self.progress.update(1, sent=c["sent"], failed=c["failed"], retrying=self._sender.stats.retrying,
-                             eta=self._eta())  # fmt: skip
+                             limit=rate.text if rate else "none", eta=self._eta())  # fmt: skip
 
     def _not_sent(self, event: Event, reason: str) -> None:
         self.journal.record(
@@ -409,6 +436,14 @@ class Runner:
                 keep = ~refused
                 events = events.filter(pa.array(keep))
                 k1, k2 = k1[keep], k2[keep]
+        if not self.options.force and self.options.on_timeout == "hold" and events.num_rows:
+            # Possibly sent before (no answer in time): held, unless --on-timeout retry.
+            held = reader.held_mask(k1, k2)
+            if held.any():
+                self.summary.held_before += int(held.sum())
+                keep = ~held
+                events = events.filter(pa.array(keep))
+                k1, k2 = k1[keep], k2[keep]
         reader.claim(k1, k2, self.journal.run_id)
         self._tracker.admitted(prepared.source, fp, prepared.rows, events.num_rows)
         payloads = events.column("payload").to_pylist()
@@ -446,13 +481,30 @@ class Runner:
                 "retries": st.retries,
                 "rate_limited": st.rate_limited,
                 "unconfirmed": st.unconfirmed,
+                "timed_out": st.timed_out,
+                "connection_errors": st.connection_errors,
+                "quota_waits": st.quota_waits,
                 "oauth_refreshes": self.credentials.refreshes,
+                "on_timeout": self.options.on_timeout,
             }
+            limit = self.limiter.rate
+            s.stats["rate_limit"] = limit.text if limit is not None else None
+            s.stats["rate_lowered_by_hubspot"] = bool(
+                self.limiter.adapted_from_headers
+                and limit is not None
+                and self.limiter.requested is not None
+                and limit.per_second < self.limiter.requested.per_second
+            )
         s.quota = {
             "daily": self.quota.daily,
             "remaining": self.quota.remaining,
             "reserve": self.quota.reserve,
+            "resets_at": self.quota.reset_at,
+            "timezone": self.quota.timezone,
         }
+        save_quota(self.journal, self.quota)
+        if isinstance(self._stop_error, QuotaExhausted):
+            self._stop_error = self.quota.exhausted_error()  # the figures the summary shows too
         if self._stop_error is not None:
             s.stopped = redact(self._stop_error.message)
             s.stop_hint = self._stop_error.hint
@@ -487,3 +539,21 @@ def _skipped_records(source: SourceFile, events: pa.Table, sent: Any) -> pa.Tabl
         error=pa.repeat(pa.scalar("sent by an earlier run"), n),
         payload=ev.column("payload"),
     )
+
+
+QUOTA_KEY = "daily_quota"
+
+
+def load_quota(journal: Journal) -> dict[str, Any] | None:
+    """The daily quota the last run learned (with its reset time), from the state directory."""
+    text = journal.get(QUOTA_KEY)
+    try:
+        saved = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
+def save_quota(journal: Journal, quota: DailyQuota) -> None:
+    if quota.daily is not None or quota.remaining is not None:
+        journal.put(QUOTA_KEY, json.dumps(quota.to_state()))
