@@ -454,9 +454,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         with ResultsWriter(args.results) as writer:
             report = check(pipeline, results=writer)
         print(report.render())
+        from importer.run.plan import plan_send
+
+        plan = plan_send(options, Pipeline(mapping, args.inputs))
         quota = DailyQuota(options.daily_reserve)
         quota.daily = args.daily_limit or _last_daily_limit(options.state_dir)
-        print("Plan: " + plan_text(sum(report.events.values()), options.rate, quota))
+        print("Plan: " + plan_text(plan.to_send, options.rate, quota))
+        print(
+            f"  already sent {plan.already_sent:,}, refused before {plan.refused_before:,}, possibly sent before "
+            f"{plan.possibly_sent_before:,}, left by earlier runs {plan.leftovers:,}, files unchanged since "
+            f"imported {plan.files_skipped:,} (the journal in {options.state_dir}; --force sends everything)"
+        )
         if quota.daily is None:
             print("  (daily quota unknown: pass --daily-limit, e.g. 250000, 625000 or 1000000 for private apps)")
         return EXIT_ROWS if report.invalid_events else EXIT_OK

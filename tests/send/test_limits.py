@@ -111,9 +111,10 @@ def test_connection_refused_stops_within_30_s_and_the_rerun_sends_everything(
 def test_wait_for_quota_goes_on_after_the_reset_and_sends_everything_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # 200 requests a day (190 usable, 10 in reserve) for about 240 events, starting 6 h before
-    # midnight at 20,000× speed: one night's wait. The OAuth token (4 h) expires during the wait.
-    clock = ScaledClock(speed=20_000, start=_midnight_utc() - 6 * 3600)
+    # 200 requests a day (190 usable, 10 in reserve) for about 240 events, starting 23 h before
+    # midnight at 20,000× speed (4 s of wall time to midnight, so a slow machine still uses the
+    # day's quota up first): one wait. The OAuth token (4 h) expires during the wait.
+    clock = ScaledClock(speed=20_000, start=_midnight_utc() - 23 * 3600)
     config = SimulatorConfig(
         burst=0,
         daily=200,
@@ -204,3 +205,15 @@ def test_timed_out_requests_are_held_as_possibly_sent(tmp_path: Path, cli: Cli, 
     assert again.counts["sent"] == slow, again.out
     assert sim.client.stats()["requests_total"] > before
     assert_exactly_once(accepted(sim), data.valid)
+
+
+def test_dry_run_plans_only_what_a_run_would_send(tmp_path: Path, cli: Cli, make_simulator: object) -> None:
+    data = Input(tmp_path / "plays.csv", 40, seed=20)
+    sim = make_simulator(burst=0)  # type: ignore[operator]
+    cli.env(HUBSPOT_ACCESS_TOKEN=sim.token)
+    first = cli.run(sim.url, data.path, extra=("--dry-run",))
+    assert f"Plan: {len(data.valid):,} events" in first.out
+    assert sim.client.stats()["requests_total"] == 0
+    assert cli.run(sim.url, data.path).code == 0
+    again = cli.run(sim.url, data.path, extra=("--dry-run",))
+    assert "Plan: 0 events" in again.out, again.out
