@@ -501,6 +501,7 @@ def _last_daily_limit(state_dir: str) -> int | None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from importer.hubspot.pacing import format_duration
+    from importer.run import backfill
     from importer.state.journal import Journal
 
     if not (Path(args.state_dir) / "journal.sqlite").exists():
@@ -509,7 +510,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         runs = journal.runs(args.runs)
         report = {"state_dir": args.state_dir, "runs": runs, "events": journal.counts(),
-                  "pending": journal.pending_counts()}  # fmt: skip
+                  "pending": journal.pending_counts(), "backfill": backfill.progress(journal)}  # fmt: skip
     finally:
         journal.close()
     last_quota = next((r["summary"].get("quota") for r in runs if r["summary"]), None)
@@ -529,6 +530,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Events in the journal: {totals}")
     pending = report["pending"]
     print("Pending: " + (", ".join(f"{k} {v:,}" for k, v in sorted(pending.items())) or "nothing"))
+    print(backfill.render(report["backfill"]))
     if last_quota and last_quota.get("daily"):
         print(f"Daily quota at the last run's end: {last_quota['remaining']:,} of {last_quota['daily']:,} left")
     return EXIT_OK

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import signal
@@ -32,6 +31,7 @@ from importer.hubspot.contacts import NOT_FOUND, ContactCache, collect_emails, h
 from importer.hubspot.events import Event, events_from_results, key_text, path_of, session_of
 from importer.hubspot.pacing import DailyQuota, Rate, RateLimiter, format_duration
 from importer.hubspot.sender import DEFAULT_TIMEOUT_S, PERCENT_PATH, PLAYED_PATH, Outcome, RetryPolicy, Sender
+from importer.run.backfill import load_quota, save_quota, save_unread
 from importer.run.pipeline import Pipeline, PreparedBatch
 from importer.run.progress import NullProgress, Progress
 from importer.source.readers import SourceFile, count_rows
@@ -178,6 +178,7 @@ class Runner:
         queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=self.options.concurrency * 4)
         self.progress.start("sending", unit="events")
         workers = [asyncio.create_task(self._worker(sender, queue)) for _ in range(self.options.concurrency)]
+        self._workers, self._queue = workers, queue  # for ``_grace_over``
         try:
             async for events in source:
                 for event in events:
@@ -196,6 +197,9 @@ class Runner:
                 item = queue.get_nowait()
                 if item is not None:
                     self._not_sent(item, "the run stopped before this event was sent")
+            grace = getattr(self, "_grace", None)
+            if grace is not None:
+                grace.cancel()
             await sender.aclose()
             self.progress.close()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -219,9 +223,22 @@ class Runner:
     def _stop(self, error: ImporterError) -> None:
         if self._stop_error is None:
             self._stop_error = error
+            with contextlib.suppress(RuntimeError):  # no loop running: nothing in flight
+                self._grace = asyncio.get_running_loop().call_later(self.options.grace_s, self._grace_over)
         sender = getattr(self, "_sender", None)
         if sender is not None:
             sender.stop()  # waits for the quota, a backoff or a 429 pause end now
+
+    def _grace_over(self) -> None:
+        """The grace period is a bound: requests still in flight then count as possibly sent (the
+        workers record them so when cancelled), and queued events as not sent."""
+        for task in getattr(self, "_workers", []):
+            task.cancel()
+        queue = getattr(self, "_queue", None)
+        while queue is not None and not queue.empty():
+            item = queue.get_nowait()
+            if item is not None:
+                self._not_sent(item, "the run stopped before this event was sent")
 
     async def _worker(self, sender: Sender, queue: asyncio.Queue[Event | None]) -> None:
         while True:
@@ -358,6 +375,13 @@ class Runner:
             days = math.ceil((remaining - usable) / per_day)
             return f"{format_duration(max(seconds, days * 86_400))}, quota-bound"
         return format_duration(seconds)
+
+    def _unread_events(self) -> int | None:
+        """Events of the inputs not read yet (a stop before the end), at the events per row seen so far."""
+        if not self.summary.rows:
+            return 0 if self._total_rows == 0 else None
+        unread = max(0, self._total_rows - self.summary.rows)
+        return int(unread * self._admitted / self.summary.rows)
 
     def _estimate_remaining(self) -> int | None:
         """Events still to go: unread rows at the events-per-row seen so far, plus the queue."""
@@ -502,7 +526,8 @@ class Runner:
             "resets_at": self.quota.reset_at,
             "timezone": self.quota.timezone,
         }
-        save_quota(self.journal, self.quota)
+        save_quota(self.journal, self.quota.to_state())
+        save_unread(self.journal, self._unread_events())
         if isinstance(self._stop_error, QuotaExhausted):
             self._stop_error = self.quota.exhausted_error()  # the figures the summary shows too
         if self._stop_error is not None:
@@ -539,21 +564,3 @@ def _skipped_records(source: SourceFile, events: pa.Table, sent: Any) -> pa.Tabl
         error=pa.repeat(pa.scalar("sent by an earlier run"), n),
         payload=ev.column("payload"),
     )
-
-
-QUOTA_KEY = "daily_quota"
-
-
-def load_quota(journal: Journal) -> dict[str, Any] | None:
-    """The daily quota the last run learned (with its reset time), from the state directory."""
-    text = journal.get(QUOTA_KEY)
-    try:
-        saved = json.loads(text) if text else None
-    except ValueError:
-        return None
-    return saved if isinstance(saved, dict) else None
-
-
-def save_quota(journal: Journal, quota: DailyQuota) -> None:
-    if quota.daily is not None or quota.remaining is not None:
-        journal.put(QUOTA_KEY, json.dumps(quota.to_state()))

@@ -15,11 +15,9 @@ What a client can rely on:
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import math
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs

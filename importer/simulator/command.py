@@ -153,8 +153,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--background-load",
         type=float,
         default=d.background_load,
-        help="share of the burst window another integration of the account keeps busy, e.g. 0.3 "
-        "(default: %(default)s)",
+        help="share of the burst window another integration of the account keeps busy, e.g. 0.3 (default: %(default)s)",
     )
 
     data = parser.add_argument_group("contacts (for POST /crm/v3/objects/contacts/batch/read)")

@@ -37,9 +37,11 @@ class RateLimiter:
         clock: Callable[[], float],
         wall: Callable[[], float] = time.time,
         background_load: float = 0.0,
+        today: Callable[[], dt.date] | None = None,
     ) -> None:
         self._clock = clock
         self._wall = wall
+        self._today_of = today
         self._hits: deque[float] = deque()
         self._day = self._today()
         self.daily_used = 0
@@ -50,6 +52,8 @@ class RateLimiter:
         self.background_load = background_load
 
     def _today(self) -> dt.date:
+        if self._today_of is not None:
+            return self._today_of()
         return dt.datetime.fromtimestamp(self._wall(), dt.UTC).date()
 
     @property

@@ -9,35 +9,28 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from support import Cli
 
 from importer.clock import ScaledClock
 from importer.hubspot.auth import Credentials, OAuthApp
 from importer.hubspot.pacing import Rate
 from importer.hubspot.sender import RetryPolicy
-from importer.mapping.spec import load_mapping
-from importer.run.pipeline import Pipeline
-from importer.run.runner import Runner, RunOptions
-from importer.simulator import Simulator, SimulatorConfig
-from importer.state.results import ResultsWriter
+from importer.simulator import Simulator, SimulatorClient, SimulatorConfig
 from importer.state.summary import RunSummary
 
-from .conftest import Cli
-from .helpers import MAPPING, Input, accepted, assert_exactly_once, journal_statuses
+from .helpers import Input, accepted, assert_exactly_once, journal_statuses, run_on_clock
 
 
 def _run(tmp_path: Path, sim: Simulator, data: Input, clock: ScaledClock, **options: object) -> RunSummary:
-    credentials = options.pop("credentials", None) or Credentials(sim.token)
-    assert isinstance(credentials, Credentials)
-    opts = RunOptions(base_url=sim.url, state_dir=str(tmp_path / "state"), clock=clock)
-    for name, value in options.items():
-        setattr(opts, name, value)
-    with ResultsWriter(tmp_path / "results.csv") as writer:
-        return Runner(opts, credentials, writer).run(Pipeline(load_mapping(str(MAPPING)), [str(data.path)]))
+    return run_on_clock(tmp_path / "state", sim, data.path, clock, **options)
 
 
 def _midnight_utc(days_ahead: int = 1) -> float:
@@ -158,6 +151,12 @@ def test_a_same_day_rerun_sends_nothing_once_only_the_reserve_is_left(
     assert second.code == 3
     assert "resets at 00:00 UTC" in second.out
     assert sim.client.stats()["requests_total"] == used  # not one request of the reserve spent
+    # status: the backfill's progress at the learned quota (95 a day: 100 less a 5% reserve).
+    status = cli("status", "--state-dir", cli.state)
+    sent = first.counts["sent"]
+    total = len(data.valid)
+    days = -(-(total - sent) // 95)
+    assert f"Backfill: {sent:,} of {total:,} events sent; about {days} day(s) left at 95 a day" in status.out
 
 
 def test_a_lower_limit_in_the_headers_is_said_once_and_shown_in_the_summary(
@@ -217,3 +216,32 @@ def test_dry_run_plans_only_what_a_run_would_send(tmp_path: Path, cli: Cli, make
     assert cli.run(sim.url, data.path).code == 0
     again = cli.run(sim.url, data.path, extra=("--dry-run",))
     assert "Plan: 0 events" in again.out, again.out
+
+
+def test_requests_in_flight_past_the_grace_period_count_as_possibly_sent(tmp_path: Path) -> None:
+    # Every answer takes 3 s; SIGTERM once 4 requests are in flight, with a grace period of 0.5 s:
+    # they may still arrive, so they are possibly_sent (not sent blindly again), and the run ends
+    # within the grace period.
+    data = Input(tmp_path / "plays.csv", 20, seed=21)
+    clock = ScaledClock(speed=1)
+    with Simulator(SimulatorConfig(burst=0, latency_ms=3000), clock=clock) as sim:
+        signalled: list[float] = []
+
+        def signal_when_busy() -> None:
+            with SimulatorClient(sim.url) as watcher:
+                deadline = time.monotonic() + 30
+                while watcher.stats()["in_flight"] < 4 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+            signalled.append(time.monotonic())
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        thread = threading.Thread(target=signal_when_busy, daemon=True)
+        thread.start()
+        summary = _run(tmp_path, sim, data, clock, rate=None, concurrency=4, grace_s=0.5)
+        ended = time.monotonic()
+        thread.join(5)
+    assert summary.exit_code == 3
+    assert summary.counts["possibly_sent"] == 4, summary.render()
+    assert summary.counts["sent"] == 0 and summary.counts["not_sent"] == len(data.valid) - 4
+    assert ended - signalled[0] < 0.5 + 1.0
+    assert journal_statuses(tmp_path / "state")["possibly_sent"] == 4
