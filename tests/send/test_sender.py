@@ -595,3 +595,20 @@ def test_a_token_echoed_in_an_error_body_is_redacted() -> None:
     assert result.outcome is not None and result.outcome.error is not None
     assert TOKEN not in result.outcome.error
     assert "Invalid header" in result.outcome.error
+
+
+def test_http2_needs_h2_and_says_how_to_get_it() -> None:
+    import importlib.util
+
+    from importer.errors import ConfigError
+
+    async def make() -> None:
+        sender = Sender(BASE, Credentials(TOKEN), RateLimiter(None), DailyQuota(), http2=True)
+        await sender.aclose()
+
+    if importlib.util.find_spec("h2") is None:
+        with pytest.raises(ConfigError, match="needs the h2 package") as info:
+            asyncio.run(make())
+        assert info.value.hint is not None and "pip install 'httpx[http2]'" in info.value.hint
+    else:
+        asyncio.run(make())
