@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pyarrow as pa
-from send.conftest import Cli
 from send.helpers import MAPPING, Input, Script, echo, error
+from support import Cli
 
 from importer.hubspot.auth import Credentials
 from importer.hubspot.sender import RetryPolicy
@@ -96,7 +96,7 @@ def test_invalid_events_are_counted_by_reason_once_per_file_even_when_it_is_read
     assert counted == reasons
     samples = db.execute("SELECT reason, COUNT(*), MIN(row) FROM invalid_samples GROUP BY 1").fetchall()
     assert {r for r, _, _ in samples} == set(reasons)
-    first_rows = {}
+    first_rows: dict[str, int] = {}
     for r in first.rows:
         first_rows.setdefault(r["error"], int(r["row_number"]))
     for reason, n, row in samples:
