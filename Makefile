@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-check bench-send sample-data clean
+.PHONY: demo test lint bench bench-check bench-send bench-report sample-data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench-check: $(STAMP)
 
 bench-send: $(STAMP)
 	$(BIN)/python -m bench.run --part b
+
+bench-report: $(STAMP)
+	$(BIN)/python -m bench.run --part r
 
 sample-data: $(STAMP)
 	$(BIN)/python sample_data/generate.py

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from importer import __version__
+from importer.cli import report as report_command
 from importer.errors import ConfigError, ImporterError, redact
 
 if TYPE_CHECKING:
@@ -389,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         register(sub)
+    report_command.register(sub)
     return parser
 
 

@@ -35,6 +35,7 @@ from importer.run.backfill import load_quota, save_quota, save_unread
 from importer.run.pipeline import Pipeline, PreparedBatch
 from importer.run.progress import NullProgress, Progress
 from importer.source.readers import SourceFile, count_rows
+from importer.state.activity import SendMeter, forget_invalid, record_invalid
 from importer.state.journal import Journal, Record, StateLock, event_keys, fingerprint, payload_hashes
 from importer.state.manifest import WATERMARK, FileTracker, split_done
 from importer.state.results import ResultsWriter, results_table
@@ -165,6 +166,7 @@ class Runner:
         )
         sender.on_notice = self.progress.describe
         self._sender = sender
+        self._meter = SendMeter(self.journal.db, self.journal.run_id)
         if not self.options.wait_for_quota:
             try:  # a rerun the same day, with only the reserve left: nothing to send until the reset
                 self.quota.check()
@@ -310,6 +312,7 @@ class Runner:
         self._tick()
 
     def _tick(self) -> None:
+        self._sample()
         now = time.monotonic()
         if now - self._last_tick < 0.25:  # the postfix is text work: a few times a second is plenty
             self.progress.update(1)
@@ -319,6 +322,12 @@ class Runner:
         rate = self.limiter.rate
         self.progress.update(1, sent=c["sent"], failed=c["failed"], retrying=self._sender.stats.retrying,
                              limit=rate.text if rate else "none", eta=self._eta())  # fmt: skip
+
+    def _sample(self) -> None:
+        """Feed the per-window counters of the run report (requests, retries, 429s, limit, quota)."""
+        st, rate = self._sender.stats, self.limiter.rate
+        self._meter.sample((st.requests, st.retries, st.rate_limited), rate.window_s if rate else None,
+                           rate.limit if rate else None, self.quota.daily, self.quota.remaining)  # fmt: skip
 
     def _not_sent(self, event: Event, reason: str) -> None:
         self.journal.record(
@@ -421,13 +430,15 @@ class Runner:
         self.summary.rows += prepared.rows
         self.summary.duplicates += prepared.duplicates
         self.summary.skipped_rows += sum(prepared.skipped.values())
-        if prepared.invalid.num_rows:
-            self.results.write(prepared.invalid)
-            self.summary.counts["invalid"] += prepared.invalid.num_rows
         path = prepared.source.path
         fp = self._fingerprints.get(path)
         if fp is None:
             fp = self._fingerprints[path] = fingerprint(prepared.source)
+            forget_invalid(reader.db, path)  # read again: its invalid events are counted anew
+        if prepared.invalid.num_rows:
+            self.results.write(prepared.invalid)
+            self.summary.counts["invalid"] += prepared.invalid.num_rows
+            record_invalid(reader.db, prepared.invalid, self.journal.run_id)
         events = prepared.events
         if self.options.since_ms is not None and events.num_rows:
             cutoff = self.options.since_ms - int(self.options.lookback_s * 1000)
@@ -499,6 +510,8 @@ class Runner:
         s.finished = time.time()
         stats = getattr(self, "_sender", None)
         if stats is not None:
+            self._sample()
+            self._meter.flush()
             st = stats.stats
             s.stats = {
                 "requests": st.requests,
