@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Cli
 
 from importer.errors import ConfigError, InputError
 from importer.mapping.spec import load_mapping, parse_mapping
 from importer.run.pipeline import Pipeline
 
 from .helpers import T0, column, csv_file, mapping_doc, run, write_mapping, write_rows
-
-Cli = Callable[..., tuple[int, str, str]]
 
 
 def contacts_doc(path: str | None = "contacts.csv", **extra: Any) -> dict[str, Any]:

@@ -10,16 +10,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support import Cli
 
 from importer.state.results import read_results
 
 from .helpers import REPO, T0, csv_file, mapping_doc, write_mapping, write_rows, write_text
 
-Cli = Callable[..., tuple[int, str, str]]
 GOOD = f"sid,cid,ts\na,1,{T0}\n"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -22,7 +23,7 @@ ROWS = [
 ]
 
 
-def read_all(path: Path | str, columns: list[str] | None, options: InputOptions | None = None) -> list[dict]:
+def read_all(path: Path | str, columns: list[str] | None, options: InputOptions | None = None) -> list[dict[str, Any]]:
     """Every row as {column: text, "_row": number}, over all batches."""
     (source,) = resolve_inputs([str(path)], (options or InputOptions()).format)
     out = []
@@ -118,7 +119,7 @@ def test_inputs_are_deduplicated_keeping_the_first_position(tmp_path: Path) -> N
     ]
 
 
-def _numbered_rows(n: int) -> list[dict]:
+def _numbered_rows(n: int) -> list[dict[str, Any]]:
     return [{"sid": f"s{i}", "cid": str(i)} for i in range(1, n + 1)]
 
 

@@ -17,11 +17,13 @@ from .helpers import column, mapping_doc, ms, run, write_rows, write_text
 BAD_TS = "occurredTimestamp: not a timestamp in the expected format; occurredTimestamp: required field is missing"
 
 
-def stamps(tmp_path: Path, values: list[Any], *, name: str = "p.csv", zone: str | None = None, **rule: Any):
+def stamps(
+    tmp_path: Path, values: list[Any], *, name: str = "p.csv", zone: str | None = None, **rule: Any
+) -> tuple[list[Any], Any]:
     """The occurredTimestamp of each row (in row order), and the invalid records."""
     rows = [{"sid": f"s{i}", "cid": 1, "ts": v} for i, v in enumerate(values)]
     data = write_rows(tmp_path / name, rows)
-    top = {"timezone": zone} if zone else {}
+    top: dict[str, Any] = {"timezone": zone} if zone else {}
     doc = mapping_doc(events=[{"state": "STARTED", "timestamp": {"column": "ts", **rule}}], **top)
     out = run(doc, [data], tmp_path)
     by_sid = dict(zip(column(out, "sessionId"), column(out, "occurredTimestamp"), strict=True))

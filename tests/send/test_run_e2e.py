@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support import Cli
 
 from importer.simulator import Simulator
 
-from .conftest import Cli
 from .helpers import Input, accepted, assert_exactly_once, journal_statuses, key_of
 
 SUMMARY_KEYS = {
