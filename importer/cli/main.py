@@ -28,6 +28,7 @@ from importer.errors import ConfigError, ImporterError, redact
 if TYPE_CHECKING:
     from importer.run.pipeline import Pipeline
     from importer.run.runner import RunOptions
+    from importer.state.summary import RunSummary
 
 EXIT_OK, EXIT_ROWS, EXIT_CONFIG, EXIT_STOPPED, EXIT_LOCKED = 0, 1, 2, 3, 4
 log = logging.getLogger("media_import")
@@ -132,8 +133,9 @@ def _add_send_options(p: argparse.ArgumentParser) -> None:
         "--rate",
         default="100/10s",
         metavar="N/WINDOW",
-        help="starting rate limit, adapted to HubSpot's headers (default 100/10s, the smallest "
-        "documented burst; 'none' for no client-side limit)",
+        help="starting rate limit, adapted to HubSpot's headers: N requests per window, the window in "
+        "ms, s, m or h (100/10s, 10/1m, 5000/1h; default 100/10s, the smallest documented burst; "
+        "'none' for no client-side limit)",
     )
     g.add_argument(
         "--daily-reserve",
@@ -600,7 +602,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"The simulator accepted {stats['accepted_events']:,} events ({stats['duplicates']} duplicates).")
     print(f"Results: {results} (the invalid sample rows, with reasons); summary: {results}.summary.json")
     print(f"Next: media-import check {shlex.quote(str(sample))} -m generic --preview 3")
-    # The sample's invalid rows are there on purpose: the demo went well when everything else was sent.
+    return demo_exit_code(summary)
+
+
+def demo_exit_code(summary: RunSummary) -> int:
+    """The sample's invalid rows are there on purpose: the demo went well when everything else was sent."""
     if summary.exit_code == EXIT_ROWS and not summary.counts.get("failed") and not summary.counts.get("not_sent"):
         return EXIT_OK
     return summary.exit_code
