@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint lock bench bench-check bench-send sample-data clean
+.PHONY: demo test lint lock bench bench-check bench-send bench-report sample-data clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench-check: $(STAMP)
 
 bench-send: $(STAMP)
 	$(BIN)/python -m bench.run --part b
+
+bench-report: $(STAMP)
+	$(BIN)/python -m bench.run --part r
 
 sample-data: $(STAMP)
 	$(BIN)/python sample_data/generate.py

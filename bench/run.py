@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import part_a, part_b
+from bench import part_a, part_b, part_report
 from bench.data import ROOT
 from bench.measure import git_revision
 from bench.table import Figure, render
@@ -41,6 +41,7 @@ class Settings:
     concurrency: int = 64
     latency_ms: float = 50.0
     sim_requests: int = 20_000
+    report_events: int = 1_000_000
 
 
 FULL = Settings()
@@ -52,6 +53,7 @@ QUICK = Settings(
     latency_events=3000,
     seq_events=60,
     sim_requests=5000,
+    report_events=100_000,
 )
 
 
@@ -93,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="small inputs and one run each: about a minute, a smoke test (too short to judge the targets)",
     )
-    parser.add_argument("--part", choices=("a", "b", "all"), default="all", help="A: check, B: sending (default all)")
+    parser.add_argument(
+        "--part", choices=("a", "b", "r", "all"), default="all", help="A: check, B: sending, R: report (default all)"
+    )
     parser.add_argument("--repeat", type=int, help="runs per measurement (default 3, 1 with --quick)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results file (default %(default)s)")
     args = parser.parse_args(argv)
@@ -123,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             repeat=settings.repeat,
             log=log,
         )
+        figures += figs
+    if args.part in ("r", "all"):
+        figs, raw["r"] = part_report.measure(settings.report_events, settings.repeat, log)
         figures += figs
     elapsed = time.perf_counter() - started
     revision = git_revision()

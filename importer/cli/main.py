@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from importer import __version__
 from importer.cli import help as help_command
 from importer.cli import mappings
+from importer.cli import report as report_command
 from importer.errors import ConfigError, ImporterError, redact
 
 if TYPE_CHECKING:
@@ -391,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         register(sub)
     mappings.register(sub)
     help_command.register(sub)
+    report_command.register(sub)
     return parser
 
 

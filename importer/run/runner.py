@@ -33,6 +33,7 @@ from importer.hubspot.sender import PERCENT_PATH, PLAYED_PATH, Outcome, RetryPol
 from importer.run.pipeline import Pipeline, PreparedBatch
 from importer.run.progress import NullProgress, Progress
 from importer.source.readers import SourceFile, count_rows
+from importer.state.activity import SendMeter, forget_invalid, record_invalid
 from importer.state.journal import Journal, Record, StateLock, event_keys, fingerprint, payload_hashes
 from importer.state.manifest import WATERMARK, FileTracker, split_done
 from importer.state.results import ResultsWriter, results_table
@@ -152,6 +153,7 @@ class Runner:
             transport=self.options.transport,
         )
         self._sender = sender
+        self._meter = SendMeter(self.journal.db, self.journal.run_id)
         if self._prepare is not None:
             try:
                 await self._prepare(sender)
@@ -267,6 +269,7 @@ class Runner:
         self._tick()
 
     def _tick(self) -> None:
+        self._sample()
         now = time.monotonic()
         if now - self._last_tick < 0.25:  # the postfix is text work: a few times a second is plenty
             self.progress.update(1)
@@ -275,6 +278,12 @@ class Runner:
         c = self.summary.counts
         self.progress.update(1, sent=c["sent"], failed=c["failed"], retrying=self._sender.stats.retrying,
                              eta=self._eta())  # fmt: skip
+
+    def _sample(self) -> None:
+        """Feed the per-window counters of the run report (requests, retries, 429s, limit, quota)."""
+        st, rate = self._sender.stats, self.limiter.rate
+        self._meter.sample((st.requests, st.retries, st.rate_limited), rate.window_s if rate else None,
+                           rate.limit if rate else None, self.quota.daily, self.quota.remaining)  # fmt: skip
 
     def _not_sent(self, event: Event, reason: str) -> None:
         self.journal.record(
@@ -370,13 +379,15 @@ class Runner:
         self.summary.rows += prepared.rows
         self.summary.duplicates += prepared.duplicates
         self.summary.skipped_rows += sum(prepared.skipped.values())
-        if prepared.invalid.num_rows:
-            self.results.write(prepared.invalid)
-            self.summary.counts["invalid"] += prepared.invalid.num_rows
         path = prepared.source.path
         fp = self._fingerprints.get(path)
         if fp is None:
             fp = self._fingerprints[path] = fingerprint(prepared.source)
+            forget_invalid(reader.db, path)  # read again: its invalid events are counted anew
+        if prepared.invalid.num_rows:
+            self.results.write(prepared.invalid)
+            self.summary.counts["invalid"] += prepared.invalid.num_rows
+            record_invalid(reader.db, prepared.invalid, self.journal.run_id)
         events = prepared.events
         if self.options.since_ms is not None and events.num_rows:
             cutoff = self.options.since_ms - int(self.options.lookback_s * 1000)
@@ -440,6 +451,8 @@ class Runner:
         s.finished = time.time()
         stats = getattr(self, "_sender", None)
         if stats is not None:
+            self._sample()
+            self._meter.flush()
             st = stats.stats
             s.stats = {
                 "requests": st.requests,

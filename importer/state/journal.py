@@ -13,7 +13,8 @@ So a crash can re-send at most the events that were in flight.
 
 Tables: ``events`` (sent / failed / not_sent, with the payload of those not
 sent, for re-driving), ``runs`` (history), ``files`` (the manifest of input
-files seen, for incremental runs).
+files seen, for incremental runs); what the run report needs besides (per-window
+send counters, invalid events by reason) is in ``activity.py``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import pyarrow as pa
 from importer.errors import ConfigError, LockedError
 from importer.mapping.keyset import hash_keys
 from importer.source.readers import SourceFile
+from importer.state.activity import event_facets, migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -146,6 +148,7 @@ class Journal:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=10000")
         self.db.executescript(SCHEMA)
+        migrate(self.db)  # the report's columns and counters (importer/state/activity.py)
         self.run_id: int | None = None
 
     def close(self) -> None:
@@ -224,14 +227,15 @@ class Journal:
         keep_payload = rec.status != "sent"
         self.db.execute(
             """INSERT INTO events(k1, k2, status, transient, source, fingerprint, row, state, payload_hash,
-                                  http_status, error, attempts, payload, run_id, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  http_status, error, attempts, payload, run_id, updated_at, day, media, contact)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(k1, k2) DO UPDATE SET
                  status=excluded.status, transient=excluded.transient, source=excluded.source,
                  fingerprint=excluded.fingerprint, row=excluded.row, state=excluded.state,
                  payload_hash=excluded.payload_hash, http_status=excluded.http_status,
                  error=excluded.error, attempts=excluded.attempts, payload=excluded.payload,
-                 run_id=excluded.run_id, updated_at=excluded.updated_at
+                 run_id=excluded.run_id, updated_at=excluded.updated_at,
+                 day=excluded.day, media=excluded.media, contact=excluded.contact
                WHERE events.status != 'sent' OR excluded.status = 'sent'""",
             (
                 rec.k1,
@@ -249,6 +253,7 @@ class Journal:
                 rec.payload.decode() if keep_payload else None,
                 self.run_id,
                 time.time(),
+                *event_facets(rec.payload),
             ),
         )
 

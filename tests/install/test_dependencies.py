@@ -36,6 +36,7 @@ def _imported_distributions(*folders: str) -> set[str]:
                 elif _is_importorskip(node):
                     modules.add(node.args[0].value.split(".")[0])  # type: ignore[attr-defined]
     local = {"importer", "bench", "tests", "support", "generate", "vendors", "__future__"}
+    local |= {d.name for d in (REPO / "tests").iterdir() if d.is_dir()}  # test packages import each other
     third_party = {m for m in modules - local if m not in sys.stdlib_module_names}
     owners = importlib.metadata.packages_distributions()
     return {canonicalize_name(owners[m][0]) for m in third_party}
