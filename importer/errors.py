@@ -57,12 +57,12 @@ class ConfigError(ImporterError):
 class MappingError(ConfigError):
     """A mapping file has one or more problems, each with its YAML path."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
+    def __init__(self, source: str, problems: list[str], *, hint: str | None = None) -> None:
         self.source = source
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(f"{source}: {len(problems)} {noun} in the mapping:\n{lines}")
+        super().__init__(f"{source}: {len(problems)} {noun} in the mapping:\n{lines}", hint=hint)
 
 
 class InputError(ImporterError):

@@ -24,6 +24,7 @@ import bisect
 import datetime as dt
 import logging
 import math
+import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from importer.clock import SYSTEM, Clock
 from importer.errors import ConfigError, QuotaExhausted
 
 log = logging.getLogger("media_import")
+_RATE_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_RATE_TEXT = re.compile(r"(-?\d+)\s*/\s*(\d+(?:\.\d*)?)?\s*(ms|s|m|h)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -45,15 +48,18 @@ class Rate:
 
     @classmethod
     def parse(cls, text: str) -> Rate:
-        """'100/10s', '190/10s', '200/1s', '50/500ms'."""
-        count, sep, window = text.strip().partition("/")
-        try:
-            limit = int(count)
-            seconds = float(window[:-2]) / 1000 if window.endswith("ms") else float(window.rstrip("s") or 1)
-        except ValueError:
-            raise ValueError(f"expected N/WINDOW such as 100/10s, got {text!r}") from None
-        if not sep or limit < 1 or seconds <= 0:
-            raise ValueError(f"expected N/WINDOW such as 100/10s, got {text!r}")
+        """'100/10s', '200/1s', '50/500ms', '10/1m', '5000/1h'; a window with no number is one unit ('100/s')."""
+        found = _RATE_TEXT.fullmatch(text.strip())
+        units = "ms, s, m or h"
+        if found is None:
+            raise ValueError(f"expected N/WINDOW with the window in {units}, such as 100/10s or 10/1m; got {text!r}")
+        count, window, unit = found.groups()
+        if unit is None:
+            # 100/10 could mean seconds or minutes: ask rather than guess.
+            raise ValueError(f"N/WINDOW {text!r} has no unit: write {count}/{window}s for seconds ({units})")
+        limit, seconds = int(count), float(window or 1) * _RATE_UNITS[unit.lower()]
+        if limit < 1 or seconds <= 0:
+            raise ValueError(f"expected N/WINDOW with N at least 1 and a window longer than 0; got {text!r}")
         return cls(limit, seconds)
 
     @property

@@ -32,6 +32,12 @@ Inspection (no token, never rate-limited): GET /__sim/events?sessionId=..&state=
 &since=N&limit=N, GET /__sim/stats, POST /__sim/reset, GET|POST /__sim/config.
 """
 
+EXAMPLES = """\
+examples:
+  media-import simulate --port 8787
+  media-import simulate --port 8787 --burst 100 --window-ms 10000 --daily 250000
+  media-import simulate --port 0 --error-rate 0.05 --latency-ms 50 --seed 7"""
+
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     d = _DEFAULTS
@@ -263,6 +269,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "simulate",
         help="run a local HubSpot Media Bridge simulator",
         description=DESCRIPTION,
+        epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_options(parser)

@@ -207,16 +207,34 @@ def test_observe_adapts_limit_and_window() -> None:
         ("200/1s", Rate(200, 1.0)),
         ("50/500ms", Rate(50, 0.5)),
         (" 250/10s ", Rate(250, 10.0)),
+        ("10/1m", Rate(10, 60.0)),
+        ("10/2M", Rate(10, 120.0)),
+        ("5000/1h", Rate(5000, 3600.0)),
+        ("100/s", Rate(100, 1.0)),
+        ("100 / 1.5s", Rate(100, 1.5)),
     ],
 )
 def test_rate_parse(text: str, rate: Rate) -> None:
     assert Rate.parse(text) == rate
 
 
-@pytest.mark.parametrize("text", ["100", "0/10s", "-1/10s", "100/0s", "abc/10s", "100/ten", "100/10m", ""])
-def test_rate_parse_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="N/WINDOW"):
+@pytest.mark.parametrize("text", ["100", "abc/10s", "100/ten", "100/10d", "100/1.5.2s", ""])
+def test_rate_parse_rejects_and_lists_the_units(text: str) -> None:
+    with pytest.raises(ValueError, match=r"N/WINDOW with the window in ms, s, m or h"):
         Rate.parse(text)
+
+
+@pytest.mark.parametrize("text", ["0/10s", "-1/10s", "100/0s", "100/0m"])
+def test_rate_parse_rejects_empty_rates(text: str) -> None:
+    with pytest.raises(ValueError, match="N at least 1 and a window longer than 0"):
+        Rate.parse(text)
+
+
+def test_a_window_without_a_unit_is_refused_with_the_fix() -> None:
+    with pytest.raises(ValueError, match="no unit") as info:
+        Rate.parse("100/10")
+    assert "100/10s for seconds" in str(info.value)
+    assert "ms, s, m or h" in str(info.value)
 
 
 def test_daily_quota_reserve_and_usable() -> None:
