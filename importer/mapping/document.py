@@ -58,14 +58,17 @@ class _PureLoader(_ValueMarks, yaml.SafeLoader):
 _FastLoader: Any = type("_FastLoader", (_ValueMarks, yaml.CSafeLoader), {}) if yaml.__with_libyaml__ else _PureLoader
 
 
-def read_document(path: str | Path) -> Any:
-    """The parsed YAML document of a mapping file; ``MappingError`` for anything unreadable."""
+def read_document(path: str | Path, *, hint: str | None = None) -> Any:
+    """The parsed YAML document of a mapping file; ``MappingError`` for anything unreadable.
+
+    ``hint`` goes with the error of a file that cannot be opened.
+    """
     source = str(path)
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise MappingError(source, [f"cannot read the file ({exc.strerror or exc})"]) from None
+        raise MappingError(source, [f"cannot read the file ({exc.strerror or exc})"], hint=hint) from None
     if len(data) > MAX_BYTES:
         raise MappingError(
             source,

@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 
 from importer.errors import MappingError
 from importer.mapping.coerce import TIME_UNITS, TimestampFormat
-from importer.mapping.document import read_document
+from importer.mapping.document import parse_document, read_document
+from importer.mapping.presets import find_preset, presets
 from importer.source.readers import FORMATS, InputOptions
 
 # Payload fields of media-played events and the type each is sent as.
@@ -288,10 +289,26 @@ def _kind(node: Any) -> str:
 
 
 def load_mapping(path: str | Path, lookup_paths: dict[str, str] | None = None) -> Mapping:
-    """Read and validate a mapping file; raise ``MappingError`` listing every problem."""
-    doc = read_document(path)
-    base = Path(path).resolve().parent
-    return parse_mapping(doc, source=str(path), base_dir=base, lookup_paths=lookup_paths)
+    """Read and validate a mapping file, or a shipped preset by name; raise ``MappingError`` listing every problem."""
+    source = str(path)
+    preset = None if Path(path).exists() else find_preset(source)
+    if preset is not None:
+        doc = parse_document(preset.read_text().encode("utf-8"), source)
+    else:
+        doc = read_document(path, hint=_preset_hint(source))
+    base = None if preset else Path(path).resolve().parent
+    return parse_mapping(doc, source=source, base_dir=base, lookup_paths=lookup_paths)
+
+
+def _preset_hint(value: str) -> str | None:
+    """For a --mapping value that names neither a file nor a preset: the presets there are."""
+    if "/" in value or "\\" in value:
+        return None
+    names = [p.name for p in presets()]
+    close = difflib.get_close_matches(value.removesuffix(".yaml"), names, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean the preset '{close[0]}'? (media-import mappings lists them)"
+    return "give a mapping file, or a preset's name: " + ", ".join(names)
 
 
 def parse_mapping(

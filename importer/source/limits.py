@@ -7,8 +7,8 @@
 - Parquet binary columns: BYTE_ARRAY columns without the UTF-8 annotation are text when their
   bytes are UTF-8; a row whose bytes are not is a bad row.
 - Undecodable CSV rows: pyarrow decodes a rejected row's text for the row handler, and an
-  undecodable one ends up as a printed "Exception ignored" plus a parse error; both are turned
-  into one message with the line.
+  undecodable one ends up as a printed "Exception ignored" plus a parse error; the error is
+  collected instead of printed, and the reader names the line.
 """
 
 from __future__ import annotations
@@ -184,33 +184,6 @@ def row_decode_errors() -> Iterator[list[BaseException]]:
         yield caught
     finally:
         sys.unraisablehook = previous
-
-
-_ROW_NUMBER = re.compile(r"Row #(\d+)")
-_COLUMN_NUMBER = re.compile(r"CSV column #(\d+)")
-
-
-def csv_problem(exc: BaseException, header: list[str], encoding: str) -> str | None:
-    """A clear text for pyarrow's CSV errors about undecodable text; None for other errors."""
-    text = str(exc)
-    if "invalid UTF8" not in text:
-        return None
-    row = _ROW_NUMBER.search(text)
-    column = _COLUMN_NUMBER.search(text)
-    where = f"line {row.group(1)}: " if row else ""
-    name = ""
-    if column and int(column.group(1)) < len(header):
-        name = f" in column '{header[int(column.group(1))]}'"
-    return f"{where}text that is not valid {encoding}{name}"
-
-
-def decode_problem(errors: list[BaseException], exc: BaseException, encoding: str) -> str:
-    """The text for a rejected CSV row pyarrow could not decode."""
-    row = _ROW_NUMBER.search(str(exc))
-    where = f"line {row.group(1)}: " if row else ""
-    first = errors[0]
-    reason = first.reason if isinstance(first, UnicodeDecodeError) else str(first)
-    return f"{where}a row with the wrong number of fields, in text that is not valid {encoding} ({reason})"
 
 
 def unclosed_quote(text: str, quote: str | None) -> int:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Cli
 
 from importer.errors import MappingError
 from importer.mapping.spec import load_mapping, parse_mapping
 
 from .helpers import T0, csv_file, mapping_doc, write_mapping, write_text
-
-Cli = Callable[..., tuple[int, str, str]]
 
 
 def problems(doc: Any, **kw: Any) -> list[str]:

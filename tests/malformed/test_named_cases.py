@@ -84,7 +84,9 @@ def test_parquet_binary_columns_are_text_and_bytes_that_are_not_are_bad_rows(
     pq.write_table(pa.table({"sid": sids, "cid": ["1", "2", "3"], "ts": [T0] * 3}), data)
     code, _, records = check(cli, data, mapping, tmp_path)
     assert code == 1
-    assert [(r["row_number"], r["error"]) for r in records] == [("2", "column 'sid' holds bytes that are not UTF-8 text")]
+    assert [(r["row_number"], r["error"]) for r in records] == [
+        ("2", "column 'sid' holds bytes that are not UTF-8 text")
+    ]
     assert summary(cli, data, mapping)["events"] == {"STARTED": 2}
 
 
@@ -137,22 +139,21 @@ def test_invalid_utf8_in_a_rejected_row_is_one_message_in_a_real_process(tmp_pat
     )
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        f"media-import: error: {data}: line 4002: a row with the wrong number of fields, in text that is not "
-        "valid utf-8 (invalid start byte)",
-        "  hint: set input.encoding in the mapping (e.g. latin-1 or utf-8-sig)",
+        f"media-import: error: {data}: line 4002 (data row 4001): 0xff is not valid utf-8",
+        "  hint: a file saved by Excel or another Windows program is usually windows-1252: "
+        "set input.encoding: windows-1252 in the mapping",
     ]
 
 
-def test_invalid_utf8_past_the_first_block_names_the_line_and_column(
-    tmp_path: Path, mapping: Path, cli: Invoke
-) -> None:
+def test_invalid_utf8_past_the_first_block_names_the_line(tmp_path: Path, mapping: Path, cli: Invoke) -> None:
     data = tmp_path / "late.csv"
     data.write_bytes(good_csv(4000) + b"s\xff,1," + T0.encode() + b"\n")
     code, err, _ = check(cli, data, mapping, tmp_path)
     assert code == 2
     assert err.splitlines() == [
-        f"media-import: error: {data}: line 4002: text that is not valid utf-8 in column 'sid'",
-        "  hint: set input.encoding in the mapping (e.g. latin-1 or utf-8-sig)",
+        f"media-import: error: {data}: line 4002 (data row 4001): 0xff is not valid utf-8",
+        "  hint: a file saved by Excel or another Windows program is usually windows-1252: "
+        "set input.encoding: windows-1252 in the mapping",
     ]
 
 
