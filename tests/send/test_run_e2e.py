@@ -49,6 +49,7 @@ def test_every_valid_event_is_accepted_exactly_once(tmp_path: Path, cli: Cli, ma
         "invalid": len(data.invalid),
         "failed": 0,
         "not_sent": 0,
+        "possibly_sent": 0,
     }
     stats = sim.client.stats()
     assert stats["requests_total"] == len(data.valid)
@@ -135,7 +136,7 @@ def test_rerun_sends_nothing_also_after_moving_the_file_and_force_resends(
     shutil.move(data.path, moved)
     after_move = cli.run(sim.url, moved)
     assert after_move.code == 0
-    assert after_move.counts == {"sent": 0, "skipped": n, "invalid": 0, "failed": 0, "not_sent": 0}
+    assert after_move.counts == {"sent": 0, "skipped": n, "invalid": 0, "failed": 0, "not_sent": 0, "possibly_sent": 0}
     assert sim.client.stats()["requests_total"] == requests
 
     # Touched (new mtime, same content): read again, still nothing sent.
@@ -361,6 +362,7 @@ def test_results_file_and_summary(tmp_path: Path, cli: Cli, make_simulator: Make
         "invalid": by_status["invalid"],
         "failed": by_status["failed"],
         "not_sent": 0,
+        "possibly_sent": 0,
     }
     assert summary["counts"]["failed"] == stats["faults"]["server_error"]
     assert summary["exit_code"] == 1
