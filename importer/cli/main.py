@@ -145,17 +145,51 @@ def _add_send_options(p: argparse.ArgumentParser) -> None:
         help="share of the daily quota left for the account's other integrations (default 5%%)",
     )
     g.add_argument(
-        "--timeout", type=float, default=30.0, metavar="S", help="seconds to wait for an answer (default 30)"
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds to wait for an answer (default 60: HubSpot's slow spells take tens of seconds)",
     )
     g.add_argument(
-        "--max-attempts", type=int, default=6, metavar="N", help="attempts per event on transient errors (default 6)"
+        "--on-timeout",
+        choices=("hold", "retry"),
+        default="hold",
+        help="an event whose request got no answer in time may have arrived: 'hold' records it as "
+        "possibly_sent and does not send it again (default: a duplicate play cannot be removed from "
+        "HubSpot); 'retry' sends it again, now and on later runs (at worst one duplicate each)",
+    )
+    g.add_argument(
+        "--max-attempts",
+        type=int,
+        default=6,
+        metavar="N",
+        help="attempts per event on 5xx, dropped connections and timeouts (default 6); 429s never count",
     )
     g.add_argument(
         "--max-retry-time",
         type=float,
         default=300.0,
         metavar="S",
-        help="give up retrying an event after S seconds (default 300)",
+        help="give up retrying an event after S seconds, 429s included (default 300)",
+    )
+    g.add_argument(
+        "--wait-for-quota",
+        action="store_true",
+        help="when the daily quota is used up, wait until it resets (midnight in --account-timezone) and go "
+        "on, instead of stopping with exit 3: a multi-day backfill runs hands-off",
+    )
+    g.add_argument(
+        "--account-timezone",
+        default="UTC",
+        metavar="ZONE",
+        help="the HubSpot account's time zone (IANA name, e.g. America/New_York; default UTC): its daily "
+        "quota resets at midnight there",
+    )
+    g.add_argument(
+        "--http2",
+        action="store_true",
+        help="speak HTTP/2 to HubSpot (needs the h2 package: pip install 'httpx[http2]')",
     )
     g.add_argument(
         "--state-dir",
@@ -174,6 +208,11 @@ def _run_options(args: argparse.Namespace, command: str) -> RunOptions:
         raise ConfigError("--concurrency must be at least 1")
     if args.max_attempts < 1:
         raise ConfigError("--max-attempts must be at least 1")
+    if not args.timeout > 0:
+        raise ConfigError("--timeout must be more than 0 seconds")
+    from importer.hubspot.pacing import zone
+
+    zone(args.account_timezone)
     rate = None
     if str(args.rate).lower() != "none":
         try:
@@ -198,6 +237,10 @@ def _run_options(args: argparse.Namespace, command: str) -> RunOptions:
         force=args.force,
         results_all=args.results_all,
         command=command,
+        http2=args.http2,
+        on_timeout=args.on_timeout,
+        wait_for_quota=args.wait_for_quota,
+        account_timezone=args.account_timezone,
     )
 
 
@@ -458,9 +501,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         with ResultsWriter(args.results) as writer:
             report = check(pipeline, results=writer)
         print(report.render())
+        from importer.run.plan import plan_send
+
+        plan = plan_send(options, Pipeline(mapping, args.inputs))
         quota = DailyQuota(options.daily_reserve)
         quota.daily = args.daily_limit or _last_daily_limit(options.state_dir)
-        print("Plan: " + plan_text(sum(report.events.values()), options.rate, quota))
+        print("Plan: " + plan_text(plan.to_send, options.rate, quota))
+        print(
+            f"  already sent {plan.already_sent:,}, refused before {plan.refused_before:,}, possibly sent before "
+            f"{plan.possibly_sent_before:,}, left by earlier runs {plan.leftovers:,}, files unchanged since "
+            f"imported {plan.files_skipped:,} (the journal in {options.state_dir}; --force sends everything)"
+        )
         if quota.daily is None:
             print("  (daily quota unknown: pass --daily-limit, e.g. 250000, 625000 or 1000000 for private apps)")
         return EXIT_ROWS if report.invalid_events else EXIT_OK
@@ -497,6 +548,7 @@ def _last_daily_limit(state_dir: str) -> int | None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from importer.hubspot.pacing import format_duration
+    from importer.run import backfill
     from importer.state.journal import Journal
 
     if not (Path(args.state_dir) / "journal.sqlite").exists():
@@ -505,7 +557,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         runs = journal.runs(args.runs)
         report = {"state_dir": args.state_dir, "runs": runs, "events": journal.counts(),
-                  "pending": journal.pending_counts()}  # fmt: skip
+                  "pending": journal.pending_counts(), "backfill": backfill.progress(journal)}  # fmt: skip
     finally:
         journal.close()
     last_quota = next((r["summary"].get("quota") for r in runs if r["summary"]), None)
@@ -525,6 +577,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Events in the journal: {totals}")
     pending = report["pending"]
     print("Pending: " + (", ".join(f"{k} {v:,}" for k, v in sorted(pending.items())) or "nothing"))
+    print(backfill.render(report["backfill"]))
     if last_quota and last_quota.get("daily"):
         print(f"Daily quota at the last run's end: {last_quota['remaining']:,} of {last_quota['daily']:,} left")
     return EXIT_OK

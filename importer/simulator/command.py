@@ -150,6 +150,17 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         default=d.storm_duration_s,
         help="length of each 429 storm in seconds (default: %(default)s)",
     )
+    faults.add_argument(
+        "--storm-first-s",
+        type=float,
+        help="start the first 429 storm after N seconds (default: --storm-every-s)",
+    )
+    faults.add_argument(
+        "--background-load",
+        type=float,
+        default=d.background_load,
+        help="share of the burst window another integration of the account keeps busy, e.g. 0.3 (default: %(default)s)",
+    )
 
     data = parser.add_argument_group("contacts (for POST /crm/v3/objects/contacts/batch/read)")
     data.add_argument("--contact", action="append", metavar="EMAIL=ID", help="a known contact; repeatable")
