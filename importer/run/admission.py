@@ -42,6 +42,7 @@ class Admitted:
     counts: Counter[str] = field(default_factory=Counter)  # summary counters to add
     newest_ms: int | None = None  # the newest event time among those kept
     read_to_end: list[str] = field(default_factory=list)  # files read to their end before this batch
+    first_of_file: bool = False  # the first batch of its file in this run
 
 
 class Admission:
@@ -79,6 +80,7 @@ class Admission:
         fp = self._fingerprints.get(source.path)
         if fp is None:
             fp = self._fingerprints[source.path] = fingerprint(source)
+            out.first_of_file = True
         out.fingerprint = fp
         events = prepared.events
         if opts.since_ms is not None and events.num_rows:
@@ -107,6 +109,14 @@ class Admission:
             if refused.any():
                 out.counts["refused_before"] = int(refused.sum())
                 keep = ~refused
+                events = events.filter(pa.array(keep))
+                k1, k2 = k1[keep], k2[keep]
+        if not opts.force and opts.on_timeout == "hold" and events.num_rows:
+            # Possibly sent before (no answer in time): held, unless --on-timeout retry.
+            held = self.lookups.held_mask(k1, k2)
+            if held.any():
+                out.counts["held_before"] = int(held.sum())
+                keep = ~held
                 events = events.filter(pa.array(keep))
                 k1, k2 = k1[keep], k2[keep]
         out.k1, out.k2 = k1, k2

@@ -24,6 +24,7 @@ from importer.hubspot.events import events_from_results
 from importer.hubspot.pacing import DailyQuota, Rate, plan_text
 from importer.mapping.report import Report
 from importer.mapping.spec import Mapping, load_mapping
+from importer.run import backfill
 from importer.run.finish import settle, write_summary_file
 from importer.run.options import RunOptions
 from importer.run.pipeline import Pipeline, check
@@ -88,18 +89,26 @@ def dry_run(
     daily_limit: int | None,
     progress: Progress | None = None,
 ) -> tuple[Report, str]:
-    """``run --dry-run``: the check report and the pacing plan (time, and days of quota)."""
+    """``run --dry-run``: the check report and the plan (what the journal leaves to send; time and quota days)."""
+    from importer.run.plan import plan_send
+
     pipeline = Pipeline(mapping, inputs, progress)
     pipeline.preflight()
     use_contact_cache(pipeline, options.state_dir)
     with ResultsWriter(results) as writer:
         report = check(pipeline, results=writer)
+    plan = plan_send(options, Pipeline(mapping, inputs))
     quota = DailyQuota(options.daily_reserve)
     quota.daily = daily_limit or last_daily_limit(options.state_dir)
-    plan = "Plan: " + plan_text(sum(report.events.values()), options.rate, quota)
+    lines = [
+        "Plan: " + plan_text(plan.to_send, options.rate, quota),
+        f"  already sent {plan.already_sent:,}, refused before {plan.refused_before:,}, possibly sent before "
+        f"{plan.possibly_sent_before:,}, left by earlier runs {plan.leftovers:,}, files unchanged since "
+        f"imported {plan.files_skipped:,} (the journal in {options.state_dir}; --force sends everything)",
+    ]
     if quota.daily is None:
-        plan += "\n  (daily quota unknown: pass --daily-limit, e.g. 250000, 625000 or 1000000 for private apps)"
-    return report, plan
+        lines.append("  (daily quota unknown: pass --daily-limit, e.g. 250000, 625000 or 1000000 for private apps)")
+    return report, "\n".join(lines)
 
 
 def retry_results(
@@ -130,6 +139,7 @@ def status(state_dir: str, runs: int = 10) -> dict[str, Any]:
             "runs": history,
             "events": journal.counts(),
             "pending": journal.pending_counts(),
+            "backfill": backfill.progress(journal),
         }
     finally:
         journal.close()
@@ -143,8 +153,12 @@ def status(state_dir: str, runs: int = 10) -> dict[str, Any]:
     return report
 
 
-def demo(root: Path, workdir: Path, progress: Progress | None = None) -> tuple[RunSummary, dict[str, Any], Path]:
-    """Import sample_data/generic with mappings/generic.yaml into a fresh embedded simulator."""
+def demo(workdir: Path, progress: Progress | None = None) -> tuple[RunSummary, dict[str, Any], Path, Path]:
+    """Import the shipped sample with the generic preset into a fresh embedded simulator.
+
+    Returns the summary, the simulator's stats, the results file and the sample folder.
+    """
+    from importer._data import resource_path
     from importer.simulator import Simulator, SimulatorConfig
 
     state = workdir / "state"
@@ -155,12 +169,12 @@ def demo(root: Path, workdir: Path, progress: Progress | None = None) -> tuple[R
     config = SimulatorConfig(burst=rate.limit, window_ms=int(rate.window_s * 1000), latency_ms=2, jitter_ms=3)
     with Simulator(config) as sim:
         print(f"Local Media Bridge simulator on {sim.url} ({rate.limit} requests per {rate.window_s:g} s)")
-        mapping = load_mapping(root / "mappings" / "generic.yaml")
+        mapping = load_mapping("generic")
+        sample = resource_path("sample_data", "generic")
         options = RunOptions(base_url=sim.url, state_dir=str(state), concurrency=16, rate=rate, command="demo")
-        inputs = [str(root / "sample_data" / "generic")]
-        summary = run_import(options, Credentials(sim.token), mapping, inputs, str(results), progress=progress)
+        summary = run_import(options, Credentials(sim.token), mapping, [str(sample)], str(results), progress=progress)
         stats = sim.client.stats()
-    return summary, stats, results
+    return summary, stats, results, Path(str(sample))
 
 
 def last_daily_limit(state_dir: str) -> int | None:
@@ -208,6 +222,8 @@ def format_status(report: dict[str, Any]) -> str:
     lines.append(f"Events in the journal: {totals}")
     pending = report["pending"]
     lines.append("Pending: " + (", ".join(f"{k} {v:,}" for k, v in sorted(pending.items())) or "nothing"))
+    if "backfill" in report:
+        lines.append(backfill.render(report["backfill"]))
     quota = report.get("quota")
     if quota and quota.get("daily"):
         lines.append(f"Daily quota at the last run's end: {quota['remaining']:,} of {quota['daily']:,} left")

@@ -7,7 +7,7 @@ import logging
 import time
 
 from importer.errors import EXIT_CONFIG, EXIT_OK, EXIT_ROWS, EXIT_STOPPED, ImporterError, InputError, redact
-from importer.hubspot.pacing import DailyQuota
+from importer.hubspot.pacing import DailyQuota, RateLimiter
 from importer.hubspot.sender import SendStats
 from importer.state.journal import Journal
 from importer.state.manifest import WATERMARK
@@ -35,6 +35,8 @@ def settle(
     stats: SendStats | None = None,
     refreshes: int = 0,
     quota: DailyQuota | None = None,
+    limiter: RateLimiter | None = None,
+    on_timeout: str = "hold",
 ) -> None:
     """Fill in the summary's closing fields."""
     s = summary
@@ -45,10 +47,29 @@ def settle(
             "retries": stats.retries,
             "rate_limited": stats.rate_limited,
             "unconfirmed": stats.unconfirmed,
+            "timed_out": stats.timed_out,
+            "connection_errors": stats.connection_errors,
+            "quota_waits": stats.quota_waits,
             "oauth_refreshes": refreshes,
+            "on_timeout": on_timeout,
         }
+        if limiter is not None:
+            limit = limiter.rate
+            s.stats["rate_limit"] = limit.text if limit is not None else None
+            s.stats["rate_lowered_by_hubspot"] = bool(
+                limiter.adapted_from_headers
+                and limit is not None
+                and limiter.requested is not None
+                and limit.per_second < limiter.requested.per_second
+            )
     if quota is not None:
-        s.quota = {"daily": quota.daily, "remaining": quota.remaining, "reserve": quota.reserve}
+        s.quota = {
+            "daily": quota.daily,
+            "remaining": quota.remaining,
+            "reserve": quota.reserve,
+            "resets_at": quota.reset_at,
+            "timezone": quota.timezone,
+        }
     s.exit_code = exit_code(s, error)
     if error is not None:
         message = error.message

@@ -18,6 +18,7 @@ from importer.errors import TerminalError
 from importer.hubspot.events import Event
 from importer.hubspot.sender import Outcome
 from importer.run.admission import Admitted
+from importer.state.activity import forget_invalid, record_invalid
 from importer.state.identity import key_text
 from importer.state.journal import Journal, Record
 from importer.state.manifest import FileTracker
@@ -53,11 +54,17 @@ class RunOwner:
         s.before_since += c["before_since"]
         s.changed += c["changed"]
         s.refused_before += c["refused_before"]
+        s.held_before += c["held_before"]
         for status in ("invalid", "skipped"):
             if c[status]:
                 s.counts[status] += c[status]
+        if admitted.first_of_file and admitted.source is not None:
+            # Read again: its invalid events are counted anew in the report's table.
+            self._journal(forget_invalid, self.journal.db, admitted.source.path)
         for table in admitted.records:
             self.write_results(table)
+            if table.num_rows and table.column("status")[0].as_py() == "invalid":
+                self._journal(record_invalid, self.journal.db, table, self.journal.run_id)
         if admitted.newest_ms is not None:
             self.newest_ms = admitted.newest_ms if self.newest_ms is None else max(self.newest_ms, admitted.newest_ms)
         for path in admitted.read_to_end:

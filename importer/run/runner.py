@@ -18,19 +18,21 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-from importer.errors import EXIT_CONFIG, ImporterError, Interrupted, TerminalError, redact
+from importer.errors import EXIT_CONFIG, ImporterError, Interrupted, QuotaExhausted, TerminalError, redact
 from importer.hubspot.auth import Credentials
 from importer.hubspot.contacts import NOT_FOUND, ContactCache, collect_emails, hubspot_lookups, install_cached, resolve
 from importer.hubspot.events import Event
 from importer.hubspot.pacing import DailyQuota, RateLimiter, format_duration
 from importer.hubspot.sender import Sender
 from importer.run.admission import Admission, Admitted, leftover_events
+from importer.run.backfill import load_quota, save_quota, save_unread
 from importer.run.finish import record_run, settle, write_summary_file
 from importer.run.options import RunOptions
 from importer.run.owner import RunOwner
 from importer.run.pipeline import Pipeline
 from importer.run.progress import NullProgress, Progress
 from importer.run.sendloop import SendLoop, admitted_from, in_thread, run_loop
+from importer.state.activity import SendMeter
 from importer.state.journal import Journal
 from importer.state.lock import StateLock
 from importer.state.manifest import split_done
@@ -67,8 +69,9 @@ class Runner:
         self.results_path = str(results)
         self.progress = progress or NullProgress()
         self.summary = RunSummary()
-        self.quota = DailyQuota(options.daily_reserve)
-        self.limiter = RateLimiter(options.rate)
+        self.quota = DailyQuota(options.daily_reserve, timezone=options.account_timezone, clock=options.clock)
+        self.limiter = RateLimiter(options.rate, clock=options.clock)
+        self._meter: SendMeter | None = None
         self.loop: SendLoop | None = None
         self._sender: Sender | None = None
         self._owner: RunOwner | None = None
@@ -95,6 +98,7 @@ class Runner:
             with StateLock(self.options.state_dir):
                 journal = Journal.open(self.options.state_dir)
                 try:
+                    self.quota.restore(load_quota(journal))
                     with ResultsWriter(self.results_path) as results:
                         owner = self._owner = RunOwner(journal, results, self.summary, self.options.results_all)
                         journal.start_run(self.options.command, self.results_path)
@@ -114,7 +118,7 @@ class Runner:
                             owner.flush()
                             if owner.results_failed is not None:
                                 error = error or owner.results_failed
-                            self._finish(journal, owner, error)
+                            error = self._finish(journal, owner, error)
                 finally:
                     journal.close()
         except ImporterError as exc:  # the lock, the journal or the results file: the run never started
@@ -151,10 +155,21 @@ class Runner:
             timeout_s=opts.timeout_s,
             retry=opts.retry,
             transport=opts.transport,
+            http2=opts.http2,
+            on_timeout=opts.on_timeout,
+            wait_for_quota=opts.wait_for_quota,
+            clock=opts.clock,
         )
+        sender.on_notice = self.progress.describe
+        self._meter = SendMeter(journal.db, journal.run_id)
         loop = self.loop = SendLoop(owner, sender, concurrency=opts.concurrency, grace_s=opts.grace_s,
                                     progress=self.progress, tick=self._tick)  # fmt: skip
         owner.on_error = loop.stop
+        if not opts.wait_for_quota:
+            try:  # a rerun the same day, with only the reserve left: nothing to send until the reset
+                self.quota.check()
+            except QuotaExhausted as exc:
+                loop.stop(exc)
         remove_signals = loop.install_signals()
         lookups = journal.lookups()
         try:
@@ -204,7 +219,7 @@ class Runner:
             return
         rows = journal.pending(
             include_terminal=opts.retry_terminal,
-            include_possibly=opts.retry_possibly_sent,
+            include_held=opts.on_timeout == "retry",
             before_run=journal.run_id,
         )
         events = leftover_events(rows)
@@ -215,6 +230,7 @@ class Runner:
 
     # -- progress --------------------------------------------------------------------------------
     def _tick(self) -> None:
+        self._sample()
         now = time.monotonic()
         if now - self._last_tick < 0.25:  # the postfix is text work: a few times a second is plenty
             self.progress.update(1)
@@ -222,7 +238,17 @@ class Runner:
         self._last_tick = now
         c = self.summary.counts
         retrying = self._sender.stats.retrying if self._sender is not None else 0
-        self.progress.update(1, sent=c["sent"], failed=c["failed"], retrying=retrying, eta=self._eta())
+        rate = self.limiter.rate
+        self.progress.update(1, sent=c["sent"], failed=c["failed"], retrying=retrying,
+                             limit=rate.text if rate else "none", eta=self._eta())  # fmt: skip
+
+    def _sample(self) -> None:
+        """Feed the per-window counters of the run report (requests, retries, 429s, limit, quota)."""
+        if self._sender is None or self._meter is None:
+            return
+        st, rate = self._sender.stats, self.limiter.rate
+        self._meter.sample((st.requests, st.retries, st.rate_limited), rate.window_s if rate else None,
+                           rate.limit if rate else None, self.quota.daily, self.quota.remaining)  # fmt: skip
 
     def _eta(self) -> str:
         rate = self.limiter.rate
@@ -237,6 +263,14 @@ class Runner:
             return f"{format_duration(max(seconds, days * 86_400))}, quota-bound"
         return format_duration(seconds)
 
+    def _unread_events(self) -> int | None:
+        """Events of the inputs not read yet (a stop before the end), at the events per row seen so far."""
+        if not self.summary.rows:
+            return 0 if self._total_rows == 0 else None
+        admitted = self._owner.admitted if self._owner is not None else 0
+        unread = max(0, self._total_rows - self.summary.rows)
+        return int(unread * admitted / self.summary.rows)
+
     def _estimate_remaining(self) -> int | None:
         """Events still to go: unread rows at the events-per-row seen so far, plus the queue."""
         owner = self._owner
@@ -248,11 +282,20 @@ class Runner:
         return int(unread * per_row) + max(0, owner.admitted - done)
 
     # -- the end ----------------------------------------------------------------------------
-    def _finish(self, journal: Journal, owner: RunOwner, error: ImporterError | None) -> None:
+    def _finish(self, journal: Journal, owner: RunOwner, error: ImporterError | None) -> ImporterError | None:
+        """Close the summary and record the run; returns the error as the summary tells it."""
         sender = self._sender
-        settle(self.summary, error, stats=sender.stats if sender else None,
-               refreshes=self.credentials.refreshes, quota=self.quota)  # fmt: skip
+        if isinstance(error, QuotaExhausted):
+            error = self.quota.exhausted_error()  # the figures the summary shows too
+        settle(self.summary, error, stats=sender.stats if sender else None, refreshes=self.credentials.refreshes,
+               quota=self.quota, limiter=self.limiter, on_timeout=self.options.on_timeout)  # fmt: skip
         try:
+            if self._meter is not None:
+                self._sample()
+                self._meter.flush()
+            save_quota(journal, self.quota.to_state())
+            save_unread(journal, self._unread_events())
             record_run(journal, self.summary, owner.newest_ms, completed=error is None)
         except Exception as exc:  # a full disk: the summary file still tells
             log.error("cannot record the run in the journal (%s)", redact(str(exc)))
+        return error

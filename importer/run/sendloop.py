@@ -92,6 +92,7 @@ class SendLoop:
         if self.stop_error is None:
             self.stop_error = error
         self._stopping.set()
+        self.sender.stop()  # waits for the quota, a backoff or a 429 pause end now
 
     def on_signal(self, sig: int) -> None:
         now = time.monotonic()

@@ -13,7 +13,8 @@ So a crash can re-send at most the events that were in flight.
 
 Tables: ``events`` (sent / failed / not_sent, with the payload of those not
 sent, for re-driving), ``runs`` (history), ``files`` (the manifest of input
-files seen, for incremental runs).
+files seen, for incremental runs); what the run report needs besides (per-window
+send counters, invalid events by reason) is in ``activity.py``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 
 from importer.errors import ConfigError, StateError
 from importer.source.readers import SourceFile
+from importer.state.activity import event_facets, migrate
 from importer.state.identity import payload_hash
 
 SCHEMA = """
@@ -79,7 +81,7 @@ CREATE TABLE IF NOT EXISTS state (
 STATUSES = ("sent", "failed", "not_sent", "possibly_sent")
 """Event statuses in the journal. ``possibly_sent``: the request went out but its answer never came
 (a timeout, or a stop past the grace period); HubSpot may have it. It is never downgraded from
-``sent`` and is re-driven only when asked (``pending(include_possibly=True)``)."""
+``sent`` and is re-driven only when asked (``pending(include_held=True)``, ``--on-timeout retry``)."""
 JOURNAL = "journal.sqlite"
 HISTORY = "history.json"
 RECOVERY = (
@@ -128,6 +130,7 @@ class Lookups:
 
     _SENT = "e.status = 'sent'"
     _REFUSED = "e.status = 'failed' AND e.transient = 0"
+    _HELD = "e.status = 'possibly_sent'"  # no answer in time: it may have arrived
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
@@ -152,6 +155,10 @@ class Lookups:
     def refused_mask(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
         """Which of these keys HubSpot refused for good (a 4xx) in an earlier run."""
         return self._mask(k1, k2, self._REFUSED)
+
+    def held_mask(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
+        """Which of these keys were possibly sent (their request timed out) and are held."""
+        return self._mask(k1, k2, self._HELD)
 
     def sent_hashes(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
         """The payload hash each key was sent with (0 where it was not sent)."""
@@ -198,6 +205,7 @@ class Journal(Lookups):
             super().__init__(self._connect())
             self.db.executescript(SCHEMA)
             _migrate(self.db)
+            migrate(self.db)  # the report's columns and counters (importer/state/activity.py)
             runs = int(self.db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
         except sqlite3.DatabaseError as exc:
             raise StateError(
@@ -281,14 +289,15 @@ class Journal(Lookups):
         keep_payload = rec.status != "sent"
         self.db.execute(
             """INSERT INTO events(k1, k2, status, transient, source, fingerprint, row, state, payload_hash,
-                                  http_status, error, attempts, payload, run_id, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  http_status, error, attempts, payload, run_id, updated_at, day, media, contact)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(k1, k2) DO UPDATE SET
                  status=excluded.status, transient=excluded.transient, source=excluded.source,
                  fingerprint=excluded.fingerprint, row=excluded.row, state=excluded.state,
                  payload_hash=excluded.payload_hash, http_status=excluded.http_status,
                  error=excluded.error, attempts=excluded.attempts, payload=excluded.payload,
-                 run_id=excluded.run_id, updated_at=excluded.updated_at
+                 run_id=excluded.run_id, updated_at=excluded.updated_at,
+                 day=excluded.day, media=excluded.media, contact=excluded.contact
                WHERE events.status != 'sent' OR excluded.status = 'sent'""",
             (
                 rec.k1,
@@ -306,6 +315,7 @@ class Journal(Lookups):
                 rec.payload.decode() if keep_payload else None,
                 self.run_id,
                 time.time(),
+                *event_facets(rec.payload),
             ),
         )
 
@@ -325,13 +335,14 @@ class Journal(Lookups):
         )
 
     def pending(
-        self, *, include_terminal: bool = False, include_possibly: bool = False, before_run: int | None = None
+        self, *, include_terminal: bool = False, include_held: bool = False, before_run: int | None = None
     ) -> list[tuple[int, int, str, int | None, str | None, str]]:
-        """Events left unsent by earlier runs: (k1, k2, source, row, state, payload)."""
+        """Events left unsent by earlier runs: (k1, k2, source, row, state, payload); with
+        ``include_held`` also those possibly sent (sending them again risks a duplicate)."""
         where = "status = 'not_sent' OR (status = 'failed' AND transient = 1)"
         if include_terminal:
             where += " OR status = 'failed'"
-        if include_possibly:
+        if include_held:
             where += " OR status = 'possibly_sent'"
         args: tuple[int, ...] = ()
         extra = ""

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from importer.simulator import Simulator
 
-from .helpers import Cli, RecordingProxy
-
-
-@pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    return Cli(tmp_path, capsys, monkeypatch)
+from .helpers import RecordingProxy
 
 
 @pytest.fixture
