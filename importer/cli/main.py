@@ -652,7 +652,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with Simulator(config) as sim:
         print(f"Local Media Bridge simulator on {sim.url} ({rate.limit} requests per {rate.window_s:g} s)")
         mapping = load_mapping("generic")
-        sample = resource_path("sample_data", "generic")
+        sample = resource_path("sample_data", "generic").resolve()  # the repository's folder, in a checkout
         pipeline = Pipeline(mapping, [str(sample)])
         options = RunOptions(base_url=sim.url, state_dir=str(state), concurrency=16, rate=rate, command="demo")
         with ResultsWriter(results) as writer:
