@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
         "retry",
         help="send again the failed and not_sent events of a results file",
         description="Resend the failed / not_sent payloads of a results file through the same limiter and "
-        "journal (an event sent since is skipped).",
+        "journal (an event sent since is skipped); with --on-timeout retry also the possibly_sent ones.",
         epilog=EPILOG + RETRY_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -593,7 +593,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
     options = _run_options(args, f"retry {args.results_in}")
     try:
-        events = events_from_results(args.results_in)
+        events = events_from_results(args.results_in, possibly_sent=args.on_timeout == "retry")
     except (OSError, ValueError) as exc:
         raise InputError(f"{args.results_in}: not a readable results file ({exc})") from None
     out = args.results or f"{args.results_in}.retry.csv"
