@@ -37,14 +37,16 @@ def session_of(payload: str) -> str | None:
     return None if value is None else str(value)
 
 
-def events_from_results(path: str | Path) -> list[Event]:
-    """The failed / not_sent events of a results file, to send again."""
+def events_from_results(path: str | Path, possibly_sent: bool = False) -> list[Event]:
+    """The failed / not_sent events of a results file, to send again; with ``possibly_sent`` also
+    those whose requests got no answer (sending them again risks a duplicate)."""
     from importer.state.identity import event_keys as _keys
     from importer.state.identity import key_ints
     from importer.state.results import read_results
 
     table = read_results(path)
-    mask = pc.is_in(table.column("status"), value_set=pa.array(["failed", "not_sent"]))
+    statuses = ["failed", "not_sent", *(["possibly_sent"] if possibly_sent else [])]
+    mask = pc.is_in(table.column("status"), value_set=pa.array(statuses))
     table = table.filter(mask)
     table = table.filter(pc.is_valid(table.column("payload")))
     out: list[Event] = []

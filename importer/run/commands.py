@@ -118,12 +118,13 @@ def retry_results(
     results: str | None = None,
     progress: Progress | None = None,
 ) -> tuple[RunSummary, str]:
-    """``retry``: send again the failed / not_sent events of a results file; (summary, results path)."""
+    """``retry``: send again the failed / not_sent events of a results file (and the possibly_sent ones
+    with ``on_timeout="retry"``); (summary, results path)."""
     out = results or f"{results_in}.retry.csv"
     if Path(out).resolve() == Path(results_in).resolve():
         raise ConfigError("--results must differ from the results file being retried")
     try:
-        events = events_from_results(results_in)
+        events = events_from_results(results_in, possibly_sent=options.on_timeout == "retry")
     except (OSError, ValueError) as exc:
         raise InputError(f"{results_in}: not a readable results file ({exc})") from None
     return Runner(options, credentials, out, progress).retry(events), out
@@ -170,7 +171,7 @@ def demo(workdir: Path, progress: Progress | None = None) -> tuple[RunSummary, d
     with Simulator(config) as sim:
         print(f"Local Media Bridge simulator on {sim.url} ({rate.limit} requests per {rate.window_s:g} s)")
         mapping = load_mapping("generic")
-        sample = resource_path("sample_data", "generic")
+        sample = resource_path("sample_data", "generic").resolve()  # the repository's folder, in a checkout
         options = RunOptions(base_url=sim.url, state_dir=str(state), concurrency=16, rate=rate, command="demo")
         summary = run_import(options, Credentials(sim.token), mapping, [str(sample)], str(results), progress=progress)
         stats = sim.client.stats()
