@@ -11,8 +11,10 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -538,6 +540,23 @@ def demo_exit_code(summary: RunSummary) -> int:
     return summary.exit_code
 
 
+class _PrivateFileHandler(logging.FileHandler):
+    """The log file: appended to, created 0600, never through a symbolic link."""
+
+    def _open(self) -> Any:
+        try:
+            fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ConfigError(
+                    f"the log file {self.baseFilename} is a symbolic link: refusing to follow it",
+                    hint="give the path of a regular file",
+                ) from None
+            raise
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 class _RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -567,7 +586,7 @@ def _setup_logging(quiet: bool, log_file: str | None = None, log_format: str = "
     if log_file:
         try:
             Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(log_file, encoding="utf-8")
+            handler = _PrivateFileHandler(log_file, encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot open the log file {log_file} ({exc.strerror or exc})") from None
         handler.setFormatter(make("%(asctime)s %(levelname)s %(message)s"))

@@ -20,11 +20,11 @@ from typing import Any
 from importer.errors import ConfigError, ImporterError, InputError
 from importer.hubspot.auth import Credentials
 from importer.hubspot.contacts import hubspot_lookups, install_cached
-from importer.hubspot.events import events_from_results
 from importer.hubspot.pacing import DailyQuota, Rate, plan_text
 from importer.mapping.report import Report
 from importer.mapping.spec import Mapping, load_mapping
 from importer.run import backfill
+from importer.run.admission import events_from_results
 from importer.run.finish import settle, write_summary_file
 from importer.run.options import RunOptions
 from importer.run.pipeline import Pipeline, check
