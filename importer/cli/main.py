@@ -397,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
         "retry",
         help="send again the failed and not_sent events of a results file",
         description="Resend the failed / not_sent payloads of a results file through the same limiter and "
-        "journal (an event sent since is skipped).",
+        "journal (an event sent since is skipped); with --on-timeout retry also the possibly_sent ones.",
         epilog=EPILOG + RETRY_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -439,32 +439,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from importer.mapping.spec import load_mapping
-    from importer.run.commands import use_contact_cache
-    from importer.run.pipeline import Pipeline, check
+    from importer.run.commands import check_inputs
     from importer.run.progress import make_progress
-    from importer.state.results import ResultsWriter
 
-    mapping = load_mapping(args.mapping, dict(args.lookup))
-    if args.preview < 0:
-        raise ConfigError("--preview must be 0 or more")
-    pipeline = Pipeline(mapping, args.inputs, make_progress(args.quiet))
-    pipeline.preflight()
-    use_contact_cache(pipeline, args.state_dir)
-    writer = ResultsWriter(args.results) if args.results else None
-    try:
-        report = check(pipeline, results=writer, preview=args.preview)
-    finally:
-        if writer is not None:
-            writer.close()
+    progress = make_progress(args.quiet)
+    report = check_inputs(args.mapping, args.inputs, lookups=dict(args.lookup), results=args.results,
+                          state_dir=args.state_dir, preview=args.preview, progress=progress)  # fmt: skip
     for payload in report.previews:
         print(payload)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.render())
-        if writer is not None:
-            print(f"Invalid events written to {writer.path}")
+        if args.results:
+            print(f"Invalid events written to {args.results}")
     return EXIT_ROWS if report.invalid_events else EXIT_OK
 
 

@@ -156,10 +156,12 @@ def leftover_events(rows: list[tuple[int, int, str, int | None, str | None, str,
     return out
 
 
-def events_from_results(path: str | Path) -> list[Event]:
-    """The failed / not_sent events of a results file, to send again."""
+def events_from_results(path: str | Path, possibly_sent: bool = False) -> list[Event]:
+    """The failed / not_sent events of a results file, to send again; with ``possibly_sent`` also
+    those whose requests got no answer (sending them again risks a duplicate)."""
     table = read_results(path)
-    mask = pc.is_in(table.column("status"), value_set=pa.array(["failed", "not_sent"]))
+    statuses = ["failed", "not_sent", *(["possibly_sent"] if possibly_sent else [])]
+    mask = pc.is_in(table.column("status"), value_set=pa.array(statuses))
     table = table.filter(mask)
     table = table.filter(pc.is_valid(table.column("payload")))
     out: list[Event] = []

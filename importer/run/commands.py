@@ -81,6 +81,32 @@ def run_import(
     return Runner(options, creds, results, progress).run(lambda: Pipeline(spec, inputs))
 
 
+def check_inputs(
+    mapping: Mapping | str | Path,
+    inputs: list[str],
+    *,
+    lookups: dict[str, str] | None = None,
+    results: str | None = None,
+    state_dir: str = ".media-import",
+    preview: int = 0,
+    progress: Progress | None = None,
+) -> Report:
+    """``check``: every stage but sending; the invalid events go to ``results`` when given."""
+    if not isinstance(mapping, Mapping):
+        mapping = load_mapping(str(mapping), lookups or {})
+    if preview < 0:
+        raise ConfigError("--preview must be 0 or more")
+    pipeline = Pipeline(mapping, inputs, progress)
+    pipeline.preflight()
+    use_contact_cache(pipeline, state_dir)
+    writer = ResultsWriter(results) if results else None
+    try:
+        return check(pipeline, results=writer, preview=preview)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
 def dry_run(
     options: RunOptions,
     mapping: Mapping,
@@ -118,12 +144,13 @@ def retry_results(
     results: str | None = None,
     progress: Progress | None = None,
 ) -> tuple[RunSummary, str]:
-    """``retry``: send again the failed / not_sent events of a results file; (summary, results path)."""
+    """``retry``: send again the failed / not_sent events of a results file (and the possibly_sent ones
+    with ``on_timeout="retry"``); (summary, results path)."""
     out = results or f"{results_in}.retry.csv"
     if Path(out).resolve() == Path(results_in).resolve():
         raise ConfigError("--results must differ from the results file being retried")
     try:
-        events = events_from_results(results_in)
+        events = events_from_results(results_in, possibly_sent=options.on_timeout == "retry")
     except (OSError, ValueError) as exc:
         raise InputError(f"{results_in}: not a readable results file ({exc})") from None
     return Runner(options, credentials, out, progress).retry(events), out
