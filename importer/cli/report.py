@@ -9,14 +9,14 @@ from typing import Any
 
 log = logging.getLogger("media_import")
 
-EXAMPLES = """examples:
+EXAMPLES = """The page is one file that works offline: no script, no request, charts drawn as SVG. It holds
+counts, input file names, row numbers and a few sample values per reason (as the results file
+does), never a token, and no contact id of a sent event.
+
+examples:
   media-import report -o report.html
   media-import report --state-dir /var/lib/media-import/state -o /srv/www/media-import.html
-  media-import run exports/ -m mapping.yaml --results last-run.csv --report report.html
-
-The page is one file that works offline: no script, no request, charts drawn as SVG. It holds
-counts, input file names, row numbers and a few sample values per reason (as the results file
-does), never a token, and no contact id of a sent event."""
+  media-import run exports/ -m mapping.yaml --results last-run.csv --report report.html"""
 
 
 def register(sub: Any) -> None:

@@ -20,6 +20,7 @@ import yaml
 
 from importer.errors import MappingError
 from importer.mapping.coerce import TIME_UNITS, TimestampFormat
+from importer.mapping.presets import find_preset, presets
 from importer.source.readers import FORMATS, InputOptions
 
 # Payload fields of media-played events and the type each is sent as.
@@ -286,12 +287,15 @@ def _kind(node: Any) -> str:
 
 
 def load_mapping(path: str | Path, lookup_paths: dict[str, str] | None = None) -> Mapping:
-    """Read and validate a mapping file; raise ``MappingError`` listing every problem."""
+    """Read and validate a mapping file, or a shipped preset by name; raise ``MappingError`` listing every problem."""
     source = str(path)
+    preset = None if Path(path).exists() else find_preset(source)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = preset.read_text() if preset else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise MappingError(source, [f"cannot read the file ({exc.strerror or exc})"]) from None
+        raise MappingError(
+            source, [f"cannot read the file ({exc.strerror or exc})"], hint=_preset_hint(source)
+        ) from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -299,8 +303,19 @@ def load_mapping(path: str | Path, lookup_paths: dict[str, str] | None = None) -
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise MappingError(source, [f"{where}not valid YAML ({problem})"]) from None
-    base = Path(path).resolve().parent
+    base = None if preset else Path(path).resolve().parent
     return parse_mapping(doc, source=source, base_dir=base, lookup_paths=lookup_paths)
+
+
+def _preset_hint(value: str) -> str | None:
+    """For a --mapping value that names neither a file nor a preset: the presets there are."""
+    if "/" in value or "\\" in value:
+        return None
+    names = [p.name for p in presets()]
+    close = difflib.get_close_matches(value.removesuffix(".yaml"), names, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean the preset '{close[0]}'? (media-import mappings lists them)"
+    return "give a mapping file, or a preset's name: " + ", ".join(names)
 
 
 def parse_mapping(

@@ -182,6 +182,7 @@ class Journal:
     # -- events -----------------------------------------------------------------------------
     _SENT = "e.status = 'sent'"
     _REFUSED = "e.status = 'failed' AND e.transient = 0"
+    _HELD = "e.status = 'possibly_sent'"  # no answer in time: it may have arrived
 
     def _matches(self, k1: np.ndarray, k2: np.ndarray, where: str, value: str = "1") -> list[tuple[int, Any]]:
         """(position, value) of each key whose record satisfies ``where`` — one join for a whole batch."""
@@ -203,6 +204,10 @@ class Journal:
     def refused_mask(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
         """Which of these keys HubSpot refused for good (a 4xx) in an earlier run."""
         return self._mask(k1, k2, self._REFUSED)
+
+    def held_mask(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
+        """Which of these keys were possibly sent (their request timed out) and are held."""
+        return self._mask(k1, k2, self._HELD)
 
     def sent_hashes(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
         """The payload hash each key was sent with (0 where it was not sent)."""
@@ -273,12 +278,15 @@ class Journal:
         )
 
     def pending(
-        self, *, include_terminal: bool = False, before_run: int | None = None
+        self, *, include_terminal: bool = False, include_held: bool = False, before_run: int | None = None
     ) -> list[tuple[int, int, str, int | None, str | None, str]]:
-        """Events left unsent by earlier runs: (k1, k2, source, row, state, payload)."""
+        """Events left unsent by earlier runs: (k1, k2, source, row, state, payload); with
+        ``include_held`` also those possibly sent (sending them again risks a duplicate)."""
         where = "status = 'not_sent' OR (status = 'failed' AND transient = 1)"
         if include_terminal:
             where += " OR status = 'failed'"
+        if include_held:
+            where += " OR status = 'possibly_sent'"
         args: tuple[int, ...] = ()
         extra = ""
         if before_run is not None:

@@ -92,9 +92,8 @@ def test_results_csv(tmp_path: Path, mapping: Path, mixed: Path, cli: Cli) -> No
     ]
     # A spreadsheet would run "=1+2" as a formula: the cell is neutralised with a quote.
     assert records[0]["value"] == "'=1+2"
-    assert records[0]["error"] == (
-        "contactId: not an integer id; contactId: no contact: contactId and contactUtk are both empty"
-    )
+    # One problem, one message: no "no contact" after the id that did not parse.
+    assert records[0]["error"] == "contactId: not an integer id"
     assert json.loads(records[0]["payload"]) == {
         "mediaType": "VIDEO", "sessionId": "d", "state": "STARTED", "occurredTimestamp": 1_735_689_600_000,
         "externalId": "ext-1",

@@ -185,8 +185,11 @@ def test_latin1_bytes_read_as_utf8_name_the_file_and_byte(tmp_path: Path) -> Non
     (source,) = resolve_inputs([str(path)])
     with pytest.raises(InputError) as info:
         read_columns(source, InputOptions())
-    assert str(info.value) == f"{path}: byte 12 is not valid utf-8"
-    assert info.value.hint == "set input.encoding in the mapping (e.g. latin-1 or utf-8-sig)"
+    assert str(info.value) == f"{path}: line 2 (data row 1): 0xe9 is not valid utf-8"
+    assert info.value.hint == (
+        "a file saved by Excel or another Windows program is usually windows-1252: "
+        "set input.encoding: windows-1252 in the mapping"
+    )
 
 
 def test_delimiter_and_quote_options(tmp_path: Path) -> None:

@@ -13,6 +13,10 @@ from typing import Any
 import httpx
 from support import Key, Ran, accepted, assert_exactly_once, generator, key_of, results_rows, summary_of
 
+from importer.clock import Clock
+from importer.simulator import Simulator
+from importer.state.summary import RunSummary
+
 REPO = Path(__file__).resolve().parents[2]
 MAPPING = REPO / "mappings" / "generic.yaml"
 PLAYED = "/media-bridge/v1/events/media-played"
@@ -130,3 +134,21 @@ def all_bytes_under(root: Path) -> Iterable[tuple[Path, bytes]]:
 
 
 __all__ = ["Key", "Ran", "accepted", "assert_exactly_once", "generator", "key_of", "results_rows", "summary_of"]
+
+
+def run_on_clock(state: Path, sim: Simulator, data_path: Path, clock: Clock, **options: object) -> RunSummary:
+    """``Runner.run`` in this process on ``clock`` (the simulator's), with ``RunOptions`` fields set."""
+    from importer.hubspot.auth import Credentials
+    from importer.mapping.spec import load_mapping
+    from importer.run.pipeline import Pipeline
+    from importer.run.runner import Runner, RunOptions
+    from importer.state.results import ResultsWriter
+
+    credentials = options.pop("credentials", None) or Credentials(sim.token)
+    assert isinstance(credentials, Credentials)
+    opts = RunOptions(base_url=sim.url, state_dir=str(state), clock=clock)
+    for name, value in options.items():
+        assert hasattr(opts, name), name
+        setattr(opts, name, value)
+    with ResultsWriter(state.parent / f"{state.name}-results.csv") as writer:
+        return Runner(opts, credentials, writer).run(Pipeline(load_mapping(str(MAPPING)), [str(data_path)]))
