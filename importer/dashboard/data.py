@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from importer.errors import ConfigError, redact
+from importer.run.backfill import BACKFILL_KEY, QUOTA_KEY
 from importer.state.activity import migrate
 
 MAX_BINS = 400
@@ -115,6 +116,9 @@ class ReportData:
     not_found_events: int
     not_found_emails: int | None
     runs: list[Run]
+    unread: int = 0  # events of inputs the last run did not read (stopped early), estimated
+    reset_at: float | None = None  # when the daily quota resets (midnight in the account's time zone)
+    timezone: str | None = None
 
     @property
     def known(self) -> int:
@@ -122,8 +126,8 @@ class ReportData:
 
     @property
     def to_send(self) -> int:
-        """Events a later run will still send: not sent yet, or failed for a transient reason."""
-        return self.pending.get("not_sent", 0) + self.pending.get("failed_transient", 0)
+        """Events a later run will still send: not sent yet, failed for a transient reason, not read yet."""
+        return self.pending.get("not_sent", 0) + self.pending.get("failed_transient", 0) + self.unread
 
     @property
     def days_left(self) -> int | None:
@@ -171,6 +175,10 @@ def _gather(db: sqlite3.Connection, state_dir: str, now: float) -> ReportData:
         key = (usable(day), "invalid")
         by_day[key] = by_day.get(key, 0) + n
     daily, reserve, window_s = _quota(db)
+    saved = _saved(db, QUOTA_KEY)
+    if saved.get("daily"):  # what the last run learned, as status reads it
+        daily = int(saved["daily"])
+        reserve = math.ceil(daily * DEFAULT_RESERVE) if reserve is None else reserve
     contacts, media, top = _coverage(db)
     not_found = sum(r.count for r in _invalid_reasons(db, limit=None) if r.reason.startswith(NOT_FOUND_REASONS))
     return ReportData(
@@ -191,7 +199,20 @@ def _gather(db: sqlite3.Connection, state_dir: str, now: float) -> ReportData:
         not_found_events=not_found,
         not_found_emails=_not_found_emails(db),
         runs=_runs(db),
+        unread=int(_saved(db, BACKFILL_KEY).get("unread_events") or 0),
+        reset_at=float(saved["reset_at"]) if saved.get("reset_at") else None,
+        timezone=str(saved["timezone"]) if saved.get("timezone") else None,
     )
+
+
+def _saved(db: sqlite3.Connection, name: str) -> dict[str, Any]:
+    """A figure the runner left in the journal's ``state`` table (``importer/run/backfill.py``)."""
+    row = db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+    try:
+        value = json.loads(row[0]) if row and row[0] else None
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _quota(db: sqlite3.Connection) -> tuple[int | None, int | None, float | None]:

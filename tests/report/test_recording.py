@@ -199,6 +199,10 @@ def test_running_totals_follow_every_change_of_an_event(tmp_path: Path, cli: Cli
     db = _db(cli.state)
     _assert_totals_match_the_events(db)
     sim.client.configure(daily=10_000)  # a new day: the leftovers go out (not_sent → sent)
+    saved = json.loads(db.execute("SELECT value FROM state WHERE name = 'daily_quota'").fetchone()[0])
+    saved["reset_at"] = 0  # the quota the journal remembers has reset since
+    db.execute("UPDATE state SET value = ? WHERE name = 'daily_quota'", (json.dumps(saved),))
+    db.commit()
     resumed = cli.run(sim.url, data.path)
     assert resumed.code == 1 and resumed.counts["sent"] >= stopped.counts["not_sent"]
     assert db.execute("SELECT COUNT(*) FROM events WHERE status = 'not_sent'").fetchone() == (0,)
