@@ -82,7 +82,10 @@ def _unread(state: Path) -> int:
         row = db.execute("SELECT value FROM state WHERE name = 'backfill'").fetchone()
     finally:
         db.close()
-    return int(json.loads(row[0])["unread_events"]) if row else 0
+    if row is None:
+        return 0
+    saved: dict[str, int] = json.loads(row[0])
+    return int(saved["unread_events"] or 0)
 
 
 def _days_left(backfill: Backfill) -> int:
