@@ -89,7 +89,7 @@ def _unread(state: Path) -> int:
 
 
 def _days_left(backfill: Backfill) -> int:
-    to_send = backfill.summaries[1]["counts"]["not_sent"] + _unread(backfill.state)
+    to_send = int(backfill.summaries[1]["counts"]["not_sent"]) + _unread(backfill.state)
     return math.ceil(to_send / (DAILY - math.ceil(DAILY * 0.05)))
 
 
