@@ -6,7 +6,8 @@ served from a thread; starting one takes about a millisecond, so isolation is fr
 ``reset``, ``configure``).
 
 ``make_simulator(**config)``: the same with ``SimulatorConfig`` fields set, e.g.
-``make_simulator(burst=5, window_ms=500)``; every simulator it made is stopped after the test.
+``make_simulator(burst=5, window_ms=500)``, and ``clock=`` (a ``ManualClock`` or ``ScaledClock``)
+for the simulator's time; every simulator it made is stopped after the test.
 
 ``cli``: ``media-import`` in this process (``support.Cli``): ``cli(*args)`` gives (code, out, err),
 ``cli.run(base_url, *inputs)`` a ``Ran``; HubSpot variables are cleared first.
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 from support import Cli
 
+from importer.clock import SYSTEM, Clock
 from importer.simulator import Simulator, SimulatorConfig
 
 
@@ -28,8 +30,8 @@ from importer.simulator import Simulator, SimulatorConfig
 def make_simulator() -> Iterator[Callable[..., Simulator]]:
     started: list[Simulator] = []
 
-    def make(**config: Any) -> Simulator:
-        simulator = Simulator(SimulatorConfig(**config)).start()
+    def make(clock: Clock = SYSTEM, **config: Any) -> Simulator:
+        simulator = Simulator(SimulatorConfig(**config), clock=clock).start()
         started.append(simulator)
         return simulator
 

@@ -23,7 +23,7 @@ from importer.run.runner import Runner, RunOptions
 from importer.simulator import Simulator
 from importer.state.activity import DAY_MS, SAMPLES, SendMeter, contact_hash, migrate, record_invalid
 from importer.state.journal import SCHEMA, Journal
-from importer.state.results import ResultsWriter, results_table
+from importer.state.results import results_table
 
 MakeSim = Callable[..., Simulator]
 FAST = RetryPolicy(max_attempts=4, max_seconds=30.0, base_delay=0.001, max_delay=0.005)
@@ -153,10 +153,9 @@ def test_a_run_records_requests_retries_and_429s_per_window(tmp_path: Path) -> N
     script = Script(*steps, then=answer)
     options = RunOptions(base_url="https://api.hubapi.com", state_dir=str(tmp_path / "state"), rate=None,
                          retry=FAST, transport=script.transport)  # fmt: skip
-    with ResultsWriter(tmp_path / "results.csv") as writer:
-        summary = Runner(options, Credentials("pat-na1-report-test"), writer).run(
-            Pipeline(load_mapping(str(MAPPING)), [str(data.path)])
-        )
+    summary = Runner(options, Credentials("pat-na1-report-test"), tmp_path / "results.csv").run(
+        Pipeline(load_mapping(str(MAPPING)), [str(data.path)])
+    )
     assert summary.exit_code == 0
     db = _db(tmp_path / "state")
     requests, retries, limited = db.execute(
