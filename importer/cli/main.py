@@ -43,27 +43,32 @@ Mapping reference: media-import help mapping. Presets: media-import mappings."""
 
 # Each command's help ends with its examples, after the exit codes.
 TOP_EXAMPLES = """
+
 examples:
   media-import demo
   media-import check exports/ -m mux-data-views --lookup contacts=contacts.csv
   media-import run exports/ -m my-mapping.yaml --results results.csv --dry-run"""
 
 CHECK_EXAMPLES = """
+
 examples:
   media-import check exports/plays.csv -m my-mapping.yaml --preview 3
   media-import check views.csv -m mux-data-views --lookup contacts=contacts.csv --results invalid.csv
   media-import check 'exports/2026-*.parquet' -m my-mapping.yaml --json"""
 RUN_EXAMPLES = """
+
 examples:
   media-import run exports/ -m my-mapping.yaml --results results.csv --dry-run --daily-limit 250000
   media-import run exports/ -m my-mapping.yaml --results results.csv --rate 190/10s
   media-import run exports/ -m my-mapping.yaml --results last.csv --since last --state-dir /var/lib/media-import"""
 STATUS_EXAMPLES = """
+
 examples:
   media-import status
   media-import status --state-dir /var/lib/media-import --runs 3
   media-import status --json"""
 RETRY_EXAMPLES = """
+
 examples:
   media-import retry results.csv
   media-import retry results.csv --results results-2.csv --rate 50/10s

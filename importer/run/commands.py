@@ -197,7 +197,7 @@ def demo(workdir: Path, progress: Progress | None = None) -> tuple[RunSummary, d
     with Simulator(config) as sim:
         print(f"Local Media Bridge simulator on {sim.url} ({rate.limit} requests per {rate.window_s:g} s)")
         mapping = load_mapping("generic")
-        sample = resource_path("sample_data", "generic")
+        sample = resource_path("sample_data", "generic").resolve()  # the repository's folder, in a checkout
         options = RunOptions(base_url=sim.url, state_dir=str(state), concurrency=16, rate=rate, command="demo")
         summary = run_import(options, Credentials(sim.token), mapping, [str(sample)], str(results), progress=progress)
         stats = sim.client.stats()
