@@ -81,6 +81,7 @@ def assert_clear(code: int, out: str, err: str, root: Path, expect: str, needle:
         assert needle in "\n".join(lines), f"expected {needle!r} in: {lines}"
     if expect == READ:
         assert code in (0, 1), err
+        assert needle in err, f"expected the warning {needle!r} in: {err}"  # e.g. a header-only file
     elif expect == REFUSED:
         assert code == 2, (code, out[-500:], err)
     else:
@@ -113,7 +114,7 @@ def test_check_input(case: InputCase, tmp_path: Path, cli: Invoke) -> None:
 @pytest.mark.parametrize("case", INPUTS, ids=lambda c: c.id)
 def test_dry_run_input(case: InputCase, tmp_path: Path, cli: Invoke) -> None:
     root, target, mapping = _input_case(case, tmp_path)
-    code, out, err = cli("run", "--dry-run", target, "-m", mapping, "--results", tmp_path / "results.csv", "-q")
+    code, out, err = cli("run", "--dry-run", target, "-m", mapping, "--results", tmp_path / "results.csv")
     assert_clear(code, out, err, root, case.expect, case.needle)
 
 
