@@ -21,6 +21,7 @@ import gzip
 import io
 import json
 import os
+import re
 import zlib
 from collections import Counter
 from collections.abc import Generator, Iterator, Sequence
@@ -476,6 +477,20 @@ def parquet_file(source: SourceFile) -> pq.ParquetFile:
         raise InputError(f"{source.path}: not a readable Parquet file ({_short(exc)})") from None
 
 
+def _read_error(source: SourceFile, where: str, exc: BaseException) -> InputError:
+    """A file that stops reading part-way; a gzip stream that is cut short or corrupt says so."""
+    text = _short(exc)
+    if source.compressed and (isinstance(exc, EOFError | zlib.error) or _GZIP_WORDS.search(text)):
+        return InputError(
+            f"{source.path}: {where}not a readable gzip file ({text})",
+            hint="the file may be truncated or corrupt",
+        )
+    return InputError(f"{source.path}: {where}{text}")
+
+
+_GZIP_WORDS = re.compile(r"(?i)zlib|gzip|compressed|inflate|end-of-stream")
+
+
 def _short(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
 
@@ -676,7 +691,7 @@ def _csv_pass(
             if located is not None:
                 raise located from None
         where = f"after data row {read}: " if read else ""
-        raise InputError(f"{source.path}: {where}{_short(exc)}") from None
+        raise _read_error(source, where, exc) from None
     finally:
         if stream is not None:
             stream.close()
@@ -712,7 +727,7 @@ def _json_batches(source: SourceFile, options: InputOptions, columns: Sequence[s
             raise problem or InputError(f"{source.path}: not valid {file_encoding}") from None
         except (OSError, EOFError, zlib.error) as exc:
             where = f"after line {line_no}: " if line_no else ""
-            raise InputError(f"{source.path}: {where}{_short(exc)}") from None
+            raise _read_error(source, where, exc) from None
 
 
 def _parse_json_lines(lines: list[bytes], first_line: int, encoding: str) -> tuple[pa.Table, list[int], list[BadRow]]:

@@ -65,9 +65,9 @@ def test_truncated_gzip_past_the_first_block(tmp_path: Path, mapping: Path, cli:
     path.write_bytes(full[: len(full) // 2])
     code, _, err = cli("check", path, "-m", mapping)
     assert code == 2
-    (line,) = error_lines(err)
-    assert line.startswith(f"media-import: error: {path}: ")
-    assert line.endswith("Truncated compressed stream")
+    line, hint = error_lines(err)
+    assert line == f"media-import: error: {path}: not a readable gzip file (Truncated compressed stream)"
+    assert hint == "  hint: the file may be truncated or corrupt"
 
 
 @pytest.mark.parametrize("name", ["cut.csv.gz", "cut.jsonl.gz"])
