@@ -277,6 +277,8 @@ class Sender:
     async def _wait_for_quota_reset(self) -> None:
         """Sleep until the daily quota resets; the first task waits, the others wait for it."""
         async with self._quota_wait:
+            if self._stopping.is_set():
+                await self._pause(0)  # the run stopped while this task queued for the wait: Interrupted
             if not self.quota.exhausted:
                 return  # another task waited meanwhile
             self.stats.quota_waits += 1
