@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from importer.mapping.keyset import DistinctCounter, row_hashes
 
 if TYPE_CHECKING:
-    from importer.run.pipeline import PreparedBatch
+    from importer.mapping.plan import PreparedBatch
 
 SAMPLES_PER_REASON = 3
 

@@ -26,7 +26,8 @@ from importer.hubspot.pacing import DailyQuota, RateLimiter, format_duration
 from importer.hubspot.sender import Sender
 from importer.run.admission import Admission, Admitted, leftover_events
 from importer.run.backfill import load_quota, save_quota, save_unread
-from importer.run.finish import record_run, settle, write_summary_file
+from importer.run.estimate import estimate_rows
+from importer.run.finish import outstanding, record_run, settle, write_summary_file
 from importer.run.options import RunOptions
 from importer.run.owner import RunOwner
 from importer.run.pipeline import Pipeline
@@ -180,9 +181,7 @@ class Runner:
                 except TerminalError as exc:
                     loop.stop(exc)
             if pipeline is not None:
-                from importer.source.readers import count_rows
-
-                self._total_rows = await in_thread(count_rows, pipeline.sources)
+                self._total_rows = await in_thread(estimate_rows, pipeline.sources)
                 source: Iterator[Admitted] = admission.stream(pipeline)
             else:
                 events = listed or []
@@ -293,6 +292,7 @@ class Runner:
             if self._meter is not None:
                 self._sample()
                 self._meter.flush()
+            self.summary.outstanding = outstanding(journal)
             save_quota(journal, self.quota.to_state())
             save_unread(journal, self._unread_events())
             record_run(journal, self.summary, owner.newest_ms, completed=error is None)

@@ -33,7 +33,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from importer.errors import InputError
+from importer.errors import EmptyInput, InputError
 from importer.source.storage import is_remote, open_random, open_stream, resolve_remote
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl")
@@ -379,7 +379,7 @@ def _csv_header(source: SourceFile, text: str, options: InputOptions) -> list[st
         has_data = True  # the sniffed block may end inside a quoted value
     names = [h.strip() for h in header]
     if not has_data:
-        raise InputError(
+        raise EmptyInput(
             f"{source.path}: has a header but no data rows",
             hint="remove the file from the inputs, or check the export",
         )
