@@ -7,6 +7,10 @@ served from a thread; starting one takes about a millisecond, so isolation is fr
 
 ``make_simulator(**config)``: the same with ``SimulatorConfig`` fields set, e.g.
 ``make_simulator(burst=5, window_ms=500)``; every simulator it made is stopped after the test.
+
+Media objects are strict (an event naming no object is refused): every simulator starts with the
+objects the sample generator's ``media_bridge_id`` values name (``sample_objects``), as an account
+would have them; the samples' ``external_id`` media are created by the runs themselves.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 import pytest
 
 from importer.simulator import Simulator, SimulatorConfig
+from importer.simulator.media import fixture_objects, sample_objects
 
 
 @pytest.fixture
@@ -26,6 +31,7 @@ def make_simulator() -> Iterator[Callable[..., Simulator]]:
     def make(**config: Any) -> Simulator:
         simulator = Simulator(SimulatorConfig(**config)).start()
         started.append(simulator)
+        simulator.client.seed_media(sample_objects() + fixture_objects())
         return simulator
 
     yield make

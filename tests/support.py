@@ -64,6 +64,11 @@ def generator() -> ModuleType:
     return module
 
 
+def media_requests(sim: Simulator) -> int:
+    """Requests the simulator answered on its media object endpoints (listings, creates, updates)."""
+    return sum(sim.client.media()["requests"].values())
+
+
 Reply = tuple[int, bytes, dict[str, str]]
 
 
@@ -94,6 +99,18 @@ class SimulatorProxy:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _pass_on(self) -> None:  # media object listings and updates go through untouched
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                status, body, headers = proxy._forward(self.path, raw, dict(self.headers.items()), self.command)
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_PATCH = _pass_on
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -107,9 +124,9 @@ class SimulatorProxy:
         """Called under the proxy's lock for each request: an answer of its own, or None to pass it on."""
         return None
 
-    def _forward(self, path: str, raw: bytes, headers: dict[str, str]) -> Reply:
+    def _forward(self, path: str, raw: bytes, headers: dict[str, str], method: str = "POST") -> Reply:
         sent = {k: v for k, v in headers.items() if k.lower() in ("authorization", "content-type")}
-        answer = self._http.post(path, content=raw, headers=sent)
+        answer = self._http.request(method, path, content=raw or None, headers=sent)
         kept = {"Content-Type": answer.headers.get("content-type", "application/json")}
         for k, v in answer.headers.items():
             if k.lower().startswith("x-hubspot") or k.lower() == "retry-after":

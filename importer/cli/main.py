@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from importer import __version__
+from importer.cli import media as media_cli
 from importer.errors import ConfigError, ImporterError, redact
 
 if TYPE_CHECKING:
@@ -294,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
         "older than HOURS (default 24; 0 = every run); found contacts are never asked again",
     )
     _add_send_options(p)
+    media_cli.add_run_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -340,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_demo)
 
+    media_cli.register(sub)
     try:
         from importer.simulator.command import register
     except ImportError:  # the simulator is optional while it is being built
@@ -361,6 +364,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     pipeline = Pipeline(mapping, args.inputs, make_progress(args.quiet))
     pipeline.preflight()
     _use_contact_cache(pipeline, args.state_dir)
+    media = media_cli.check_media(pipeline, args.state_dir)
     writer = ResultsWriter(args.results) if args.results else None
     try:
         report = check(pipeline, results=writer, preview=args.preview)
@@ -370,9 +374,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     for payload in report.previews:
         print(payload)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps({**report.to_dict(), **({"media_objects": media.to_dict()} if media else {})}, indent=2))
     else:
         print(report.render())
+        if media is not None:
+            print(media.render_plan())
         if writer is not None:
             print(f"Invalid events written to {writer.path}")
     return EXIT_ROWS if report.invalid_events else EXIT_OK
@@ -393,6 +399,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options.retry_terminal = args.retry_terminal
     options.recheck_contacts_s = args.recheck_contacts * 3600
     options.lookback_s = args.lookback * 3600
+    options.media = media_cli.media_options(args)
     if args.since:
         from importer.state.journal import Journal
         from importer.state.manifest import parse_since
@@ -533,6 +540,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from importer.run.progress import make_progress
     from importer.run.runner import Runner, RunOptions
     from importer.simulator import Simulator, SimulatorConfig
+    from importer.simulator.media import sample_objects
     from importer.state.results import ResultsWriter
 
     root = Path(__file__).resolve().parents[2]
@@ -545,13 +553,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = SimulatorConfig(burst=rate.limit, window_ms=int(rate.window_s * 1000), latency_ms=2, jitter_ms=3)
     with Simulator(config) as sim:
         print(f"Local Media Bridge simulator on {sim.url} ({rate.limit} requests per {rate.window_s:g} s)")
+        # The media objects the samples' media_bridge_id name exist in the account already; the run
+        # creates the others (their external_id) first, then sends the events with each object's id.
+        sim.client.seed_media(sample_objects())
         mapping = load_mapping(root / "mappings" / "generic.yaml")
         pipeline = Pipeline(mapping, [str(root / "sample_data" / "generic")])
         options = RunOptions(base_url=sim.url, state_dir=str(state), concurrency=16, rate=rate, command="demo")
         with ResultsWriter(results) as writer:
             summary = Runner(options, Credentials(sim.token), writer, make_progress(args.quiet)).run(pipeline)
         stats = sim.client.stats()
+        media = sim.client.media()
     print(summary.render())
+    print(f"The simulator holds {media['total']:,} media objects ({media['duplicate_external_ids']} duplicates).")
     print(f"The simulator accepted {stats['accepted_events']:,} events ({stats['duplicates']} duplicates).")
     print(f"Results: {results} (the invalid sample rows, with reasons); summary: {results}.summary.json")
     print("Next: media-import check sample_data/generic -m mappings/generic.yaml --preview 3")

@@ -25,6 +25,7 @@ class Event:
     state: str | None
     session: str | None
     path: str = PLAYED_PATH
+    hold: str | None = None  # not sent in this run: its media object could not be created (HubSpot's reason)
 
 
 def path_of(payload: str) -> str:
@@ -34,6 +35,11 @@ def path_of(payload: str) -> str:
 
 def session_of(payload: str) -> str | None:
     value = json.loads(payload).get("sessionId")
+    return None if value is None else str(value)
+
+
+def external_id_of(payload: bytes) -> str | None:
+    value = json.loads(payload).get("externalId")
     return None if value is None else str(value)
 
 

@@ -176,7 +176,7 @@ class Sender:
         for client in [self.client, *self._all_clients]:
             await client.aclose()
 
-    async def post(self, path: str, content: bytes) -> tuple[httpx.Response, str]:
+    async def post(self, path: str, content: bytes, method: str = "POST") -> tuple[httpx.Response, str]:
         """One paced request and the token it used; transport failures come back as ``NetworkError``."""
         ticket = await self.limiter.acquire()
         answered = claimed = False
@@ -189,8 +189,12 @@ class Sender:
             client = await self._clients.get()
             self.stats.requests += 1
             self.stats.in_flight += 1
-            url = self._urls.get(path) or self._urls.setdefault(path, httpx.URL(self.base_url + path))
-            response = await client.post(url, content=content, headers={"Authorization": f"Bearer {token}"})
+            if method == "POST":
+                url = self._urls.get(path) or self._urls.setdefault(path, httpx.URL(self.base_url + path))
+            else:  # media object listings and updates: paths that change with every page or object
+                url = httpx.URL(self.base_url + path)
+            auth = {"Authorization": f"Bearer {token}"}
+            response = await client.request(method, url, content=content or None, headers=auth)
             answered = True
         except httpx.TimeoutException as exc:
             raise NetworkError(f"timed out ({type(exc).__name__})") from None
@@ -218,7 +222,11 @@ class Sender:
         return outcome
 
     async def exchange(
-        self, path: str, payload: bytes, expect: tuple[str | None, str | None] | None = None
+        self,
+        path: str,
+        payload: bytes,
+        expect: tuple[str | None, str | None] | None = None,
+        method: str = "POST",
     ) -> tuple[Outcome, httpx.Response | None]:
         """POST until answered for good; the outcome and, when it is a 2xx, the answer."""
         started = time.monotonic()
@@ -228,7 +236,7 @@ class Sender:
         while True:
             attempts += 1
             try:
-                response, token = await self.post(path, payload)
+                response, token = await self.post(path, payload, method)
                 outcome = self.classify(response, expect)
                 outcome.attempts = attempts
                 return outcome, (response if outcome.status == "sent" else None)

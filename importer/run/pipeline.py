@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from importer.mapping.arrays import bools
 from importer.mapping.encode import encode_payloads
 from importer.mapping.keyset import KeySet, row_hashes
+from importer.mapping.media import MediaResolver
 from importer.mapping.plan import MappedBatch, Plan
 from importer.mapping.report import Report
 from importer.mapping.spec import Mapping
@@ -64,6 +65,7 @@ class Pipeline:
         self.plan = Plan(mapping)
         self.progress = progress or NullProgress()
         self._dedupe = KeySet(filter_bits=25) if mapping.dedupe else None
+        self.media: MediaResolver | None = None  # set once the media are known (importer.run.media)
 
     def preflight(self) -> None:
         """Check every input's header against the mapping before any row is read."""
@@ -85,6 +87,8 @@ class Pipeline:
 
     def prepare(self, mapped: MappedBatch) -> PreparedBatch:
         events = validate_events(mapped.events)
+        if self.media is not None:
+            events = self.media.apply(events)
         mapped.events = events.slice(0, 0)  # the batch's events live on in ``events`` only
         bad = bools(pc.is_valid(events.column("_error")))
         invalid = pa.concat_tables(

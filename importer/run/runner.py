@@ -27,9 +27,11 @@ import pyarrow.compute as pc
 from importer.errors import ImporterError, Interrupted, TerminalError, redact
 from importer.hubspot.auth import Credentials
 from importer.hubspot.contacts import NOT_FOUND, ContactCache, collect_emails, hubspot_lookups, install_cached, resolve
-from importer.hubspot.events import Event, events_from_results, key_text, path_of, session_of
+from importer.hubspot.events import Event, events_from_results, external_id_of, key_text, path_of, session_of
 from importer.hubspot.pacing import DailyQuota, Rate, RateLimiter, format_duration
 from importer.hubspot.sender import PERCENT_PATH, PLAYED_PATH, Outcome, RetryPolicy, Sender
+from importer.mapping.media import MediaResolver
+from importer.run.media import MediaOptions, prepare_media
 from importer.run.pipeline import Pipeline, PreparedBatch
 from importer.run.progress import NullProgress, Progress
 from importer.source.readers import SourceFile, count_rows
@@ -64,6 +66,7 @@ class RunOptions:
     retry_leftovers: bool = True  # re-drive not_sent / transiently failed events of earlier runs
     retry_terminal: bool = False  # ...and those HubSpot refused with a 4xx
     recheck_contacts_s: float = 86_400.0  # ask again for emails HubSpot did not know this long ago
+    media: MediaOptions = field(default_factory=MediaOptions)  # mappings with a media: section
 
 
 class Runner:
@@ -93,6 +96,7 @@ class Runner:
         self._prepare: Callable[[Sender], Awaitable[None]] | None = None
         self._max_ts: int | None = None
         self._last_tick = 0.0
+        self._media: MediaResolver | None = None
 
     # -- public entry points -----------------------------------------------------------------
     def run(self, pipeline: Pipeline) -> RunSummary:
@@ -106,6 +110,8 @@ class Runner:
         pipeline.preflight()
         if hubspot_lookups(pipeline):
             self._prepare = lambda sender: self._resolve_contacts(pipeline, sender)
+        if pipeline.mapping.media is not None:
+            self._prepare = self._then_media(pipeline, self._prepare)
         return self._execute(self._chain(self._from_pipeline(pipeline), self._leftovers()))
 
     async def _resolve_contacts(self, pipeline: Pipeline, sender: Sender) -> None:
@@ -118,6 +124,20 @@ class Runner:
             calls = await resolve(missing, sender, cache)
             self.summary.contact_lookups = {"emails": len(emails), "asked": len(missing), "calls": calls}
         install_cached(pipeline, self.journal.db, NOT_FOUND)
+
+    def _then_media(
+        self, pipeline: Pipeline, before: Callable[[Sender], Awaitable[None]] | None
+    ) -> Callable[[Sender], Awaitable[None]]:
+        """Media objects first (importer.run.media): each event then carries its media's id."""
+
+        async def step(sender: Sender) -> None:
+            if before is not None:
+                await before(sender)
+            report = await prepare_media(pipeline, sender, self.journal.db, self.options.media)
+            self.summary.media = report.to_dict()
+            self._media = pipeline.media
+
+        return step
 
     def retry(self, events: list[Event]) -> RunSummary:
         return self._execute(self._from_list(events))
@@ -210,6 +230,10 @@ class Runner:
             if self._stop_error is not None:
                 self._not_sent(event, "the run stopped before this event was sent")
                 continue
+            if event.hold is not None:  # its media object could not be created: a later run sends it
+                outcome = Outcome("failed", None, f"media object not created: {event.hold}", transient=True)
+                self._record(event, outcome, settle=False)  # its file stays unimported: read again next run
+                continue
             try:
                 outcome = await sender.send(event.payload, (event.session, event.state), event.path)
             except TerminalError as exc:
@@ -237,13 +261,16 @@ class Runner:
         rows = self.journal.pending(include_terminal=self.options.retry_terminal, before_run=self.journal.run_id)
         events = [Event(k1, k2, payload.encode(), src or "", "", row, state, session_of(payload), path_of(payload))
                   for k1, k2, src, row, state, payload in rows]  # fmt: skip
+        if self._media is not None:
+            for event in events:
+                event.hold = self._media.hold_reason(external_id_of(event.payload))
         if events:
             log.info("re-driving %d events left by earlier runs", len(events))
             self.summary.leftovers = len(events)
             self._admitted += len(events)
             yield events
 
-    def _record(self, event: Event, outcome: Outcome) -> None:
+    def _record(self, event: Event, outcome: Outcome, settle: bool = True) -> None:
         self.journal.record(
             Record(
                 event.k1,
@@ -263,7 +290,8 @@ class Runner:
         self.summary.counts[outcome.status] += 1
         if outcome.status != "sent" or self.options.results_all:
             self._result(event, outcome.status, outcome.http_status, outcome.error, outcome.attempts)
-        self._tracker.settled(event.source)
+        if settle:
+            self._tracker.settled(event.source)
         self._tick()
 
     def _tick(self) -> None:
@@ -416,8 +444,9 @@ class Runner:
         states = events.column("state").to_pylist()
         sessions = events.column("sessionId").to_pylist()
         paths = [PERCENT_PATH if t == "percent" else PLAYED_PATH for t in events.column("_type").to_pylist()]
-        columns = zip(k1.tolist(), k2.tolist(), payloads, rows, states, sessions, paths, strict=True)
-        return [Event(a, b, p.encode(), path, fp, r, s, sid, ep) for a, b, p, r, s, sid, ep in columns]
+        holds = events.column("_hold").to_pylist() if "_hold" in events.column_names else [None] * len(rows)
+        columns = zip(k1.tolist(), k2.tolist(), payloads, rows, states, sessions, paths, holds, strict=True)
+        return [Event(a, b, p.encode(), path, fp, r, s, sid, ep, h) for a, b, p, r, s, sid, ep, h in columns]
 
     async def _from_list(self, events: list[Event]) -> AsyncIterator[list[Event]]:
         self._total_rows = self.summary.rows = self._admitted = len(events)

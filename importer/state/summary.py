@@ -25,6 +25,7 @@ class RunSummary:
     leftovers: int = 0
     refused_before: int = 0
     contact_lookups: dict[str, int] = field(default_factory=dict)
+    media: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     finished: float | None = None
     stopped: str | None = None
@@ -51,6 +52,7 @@ class RunSummary:
             "leftovers_redriven": self.leftovers,
             "refused_before": self.refused_before,
             "contact_lookups": self.contact_lookups,
+            "media": self.media,
             "duration_s": round(self.duration_s, 3),
             "events_per_s": round(sent / self.duration_s, 2) if self.duration_s > 0 else 0.0,
             **self.stats,
@@ -67,6 +69,12 @@ class RunSummary:
             f"{self.to_dict()['events_per_s']:,} events/s over {format_duration(self.duration_s)}; "
             f"{self.stats.get('retries', 0):,} retries, {self.stats.get('rate_limited', 0):,} answers 429",
         ]
+        if self.media:
+            m = self.media
+            lines.append(
+                f"Media objects: {m['distinct']:,} distinct, {m['known']:,} known before, {m['found']:,} found in "
+                f"HubSpot, {m['created']:,} created, {m['failed']:,} failed, {m['invalid']:,} invalid"
+            )
         if self.files_skipped:
             lines.append(f"{self.files_skipped:,} input file(s) skipped: imported before and unchanged")
         if self.leftovers:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support import Ran, generator, results_rows, summary_of  # noqa: F401
+from support import Ran, generator, media_requests, results_rows, summary_of  # noqa: F401
 
 from importer.simulator import Simulator
 

@@ -11,6 +11,7 @@ import httpx
 from importer.hubspot.auth import Credentials
 from importer.hubspot.sender import RetryPolicy
 from importer.mapping.spec import load_mapping
+from importer.run.media import MediaOptions
 from importer.run.pipeline import Pipeline
 from importer.run.runner import Runner, RunOptions
 from importer.state.results import ResultsWriter
@@ -27,6 +28,7 @@ def _run(tmp_path: Path, data: Input, script: Script, name: str = "results.csv")
         rate=None,
         retry=FAST,
         transport=script.transport,
+        media=MediaOptions(sync=False),  # the script answers events only; media sync has tests of its own
     )
     results = tmp_path / name
     with ResultsWriter(results) as writer:
