@@ -1,9 +1,9 @@
 """The naive baselines, written as a user would: pandas ``read_csv`` + ``iterrows``, a dict per
 row, ``json.dumps``, and the rules of ``mappings/generic.yaml`` + HubSpot's validation in Python.
 
-``row_events`` is shared by the ``check`` baseline (part A) and the sequential sender (part B).
-It applies the same rules as the importer, so both count the same valid, invalid and duplicate
-events on the same input (``bench.run`` checks that on the baseline slice).
+``row_events`` applies the same rules as the importer, so the ``check`` baseline (part A) counts
+the same valid, invalid and duplicate events on the same input (``bench.run`` checks that on the
+baseline slice).
 """
 
 from __future__ import annotations
@@ -156,25 +156,3 @@ def check_baseline(path: str) -> dict[str, Any]:
         "duplicates": duplicates,
         "encoded_bytes": encoded_bytes,
     }
-
-
-def send_baseline(path: str, url: str, token: str, limit: int) -> dict[str, Any]:
-    """Post the first ``limit`` valid events one at a time with a plain ``httpx.Client``."""
-    import httpx
-    import pandas as pd
-
-    now_ms = int(time.time() * 1000)
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    statuses: Counter[int] = Counter()
-    sent = 0
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
-        for _, series in df.iterrows():
-            for _state, payload, errors in row_events(series.to_dict(), now_ms):
-                if errors or sent >= limit:
-                    continue
-                response = client.post("/media-bridge/v1/events/media-played", json=payload)
-                statuses[response.status_code] += 1
-                sent += 1
-            if sent >= limit:
-                break
-    return {"sent": sent, "statuses": {str(k): v for k, v in statuses.items()}}

@@ -1,10 +1,10 @@
 """Part B: sending against the simulator, which runs in a child process on loopback.
 
-(a) pacing: burst ``limit`` per ``window`` and N events; wall time against the ideal N / limit
-    windows, and the 429s the server counted. Once with ``--rate`` set to the server's limit,
-    once starting from the default rate and adapting to the rate-limit headers.
-(b) latency: a fixed answer latency L, no limit, C concurrent requests: events/s against the
-    ideal C / L, and against a sequential pandas + ``httpx.Client`` loop.
+(a) HubSpot Professional: 190 requests per 10 s, answers in 100–400 ms (seeded jitter), another
+    integration using 30% of the window: wall time against the ideal for the capacity left,
+    429s per 1,000 requests, failed events, and the client's CPU per event as a share of one
+    core at 25 events/s. (What users feel at HubSpot's limits: the old "events/s at
+    concurrency 64 without a limit" figure is retired; no account allows that rate.)
 (c) the simulator's own request rate with 64 keep-alive clients and no latency.
 
 Each run gets a fresh state directory and a reset simulator; the client runs in its own process.
@@ -31,8 +31,10 @@ from importer.simulator import SimulatorClient, SimulatorConfig, SimulatorProces
 
 PART = "B  send: against the simulator on loopback (separate processes)"
 PACE_SLACK = 0.02
-MAX_429_SHARE = 0.001
-LATENCY_SHARE = 0.90
+MAX_429_PER_1000 = 5.0
+MAX_CPU_SHARE = 5.0  # % of one core
+CPU_AT_RATE = 25  # events/s: HubSpot's highest documented rate
+PRO_LIMIT, PRO_WINDOW_MS = 190, 10_000
 PLAYED_PATH = "/media-bridge/v1/events/media-played"
 
 
@@ -63,146 +65,94 @@ def _span(client: SimulatorClient, accepted: int) -> float | None:
     return float(last - first) / 1000
 
 
-def _pacing(
-    events: int, limit: int, window_ms: int, repeat: int, work: Path, log: Callable[[str], None]
+def _professional(
+    events: int, background: float, repeat: int, work: Path, log: Callable[[str], None]
 ) -> tuple[list[Figure], dict[str, Any]]:
+    """HubSpot Professional (190 per 10 s), 100–400 ms answers, another integration using a share."""
     path = send_input(events, log)
-    ideal = events / limit * window_ms / 1000
-    variants = {
-        f"--rate {limit}/{window_ms / 1000:g}s": {"rate": f"{limit}/{window_ms / 1000:g}s"},
-        "default rate, adapted from headers": {"rate": "default"},
-    }
-    raw: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
-    config = SimulatorConfig(burst=limit, window_ms=window_ms)
+    limit, window_s = PRO_LIMIT, PRO_WINDOW_MS / 1000
+    left = limit - int(limit * background)
+    ideal = events / left * window_s
+    config = SimulatorConfig(
+        burst=limit, window_ms=PRO_WINDOW_MS, latency_ms=100, jitter_ms=300, background_load=background, seed=7
+    )
+    runs: list[dict[str, Any]] = []
     with SimulatorProcess(config) as sim:
         for rep in range(1, repeat + 1):
-            for name, opts in variants.items():
-                log(f"(a) {events:,} events, server {limit} per {window_ms} ms, client {name} (run {rep}/{repeat}) ...")
-                # Let the previous run's window drain on the client side of the wire too.
-                time.sleep(window_ms / 1000)
-                r = _send(sim, path, work, **opts)
-                raw[name].append(r)
-                log(
-                    f"  {r['summary']['counts']['sent']:,} sent in {r['wall_s']:.2f} s "
-                    f"(server saw first→last {r['server_span_s']} s), 429s: {_429(r)}, final rate {r['final_rate']}"
-                )
-    out: list[Figure] = []
-    for name, runs in raw.items():
-        walls = [r["wall_s"] for r in runs]
-        wall = median(walls)
-        shares = [_429(r) / events for r in runs]
-        sent_ok = all(
-            r["summary"]["counts"]["sent"] == events and r["server"]["accepted_events"] == events for r in runs
-        )
-        out.append(
-            Figure(
-                PART,
-                f"(a) {name}: wall time",
-                wall,
-                "s",
-                walls,
-                baseline=f"ideal {ideal:g} s",
-                ratio=wall / ideal,
-                target=f"≤ {1 + PACE_SLACK:g}× ideal",
-                ok=wall <= ideal * (1 + PACE_SLACK) and sent_ok,
-                note=f"(a) {name}: {events:,} events, server burst {limit} per {window_ms} ms, concurrency 8; "
-                f"ideal = N / limit = {ideal:g} s; a rolling window allows one burst at t=0, so the floor is "
-                f"{ideal - window_ms / 1000:g} s. The server saw first → last request in "
-                f"{median([r['server_span_s'] or 0 for r in runs]):.2f} s (median). All {events:,} accepted exactly "
-                f"once: {'yes' if sent_ok else 'NO'}. Final client rate {runs[-1]['final_rate']}",
+            log(
+                f"(a) {events:,} events, {limit} per {window_s:g} s with {background:.0%} used by another "
+                f"integration, latency 100–400 ms, --rate {limit}/{window_s:g}s (run {rep}/{repeat}) ..."
             )
-        )
-        share = median(shares) * 100
-        count = median([_429(r) for r in runs])
-        out.append(
-            Figure(
-                PART,
-                f"(a) {name}: 429s (median {count:g} of {events:,})",
-                share,
-                "%",
-                [s * 100 for s in shares],
-                target=f"≤ {MAX_429_SHARE * 100:g}%",
-                ok=median(shares) <= MAX_429_SHARE,
+            time.sleep(window_s)  # the previous run's window drains
+            r = _send(sim, path, work, rate=f"{limit}/{window_s:g}s", concurrency=8)
+            runs.append(r)
+            log(
+                f"  {r['summary']['counts']['sent']:,} sent in {r['wall_s']:.2f} s (ideal {ideal:.1f} s), "
+                f"429s: {_429(r)} of {r['server']['requests_total']:,} requests, "
+                f"client CPU {r['cpu_s'] / events * 1e6:.0f} µs/event"
             )
-        )
-    return out, {"events": events, "limit": limit, "window_ms": window_ms, "ideal_s": ideal, "runs": raw}
+    walls = [r["wall_s"] for r in runs]
+    per_1000 = [_429(r) / max(1, r["server"]["requests_total"]) * 1000 for r in runs]
+    cpu_share = [r["cpu_s"] / events * CPU_AT_RATE * 100 for r in runs]
+    failed = [r["summary"]["counts"]["failed"] + r["summary"]["counts"]["not_sent"] for r in runs]
+    exact = all(r["server"]["accepted_events"] == events and r["server"]["duplicates"] == 0 for r in runs)
+    wall = median(walls)
+    note = (
+        f"(a) HubSpot Professional: {events:,} events, server burst {limit} per {window_s:g} s of which "
+        f"{background:.0%} is used by another integration ({left} left per window), answers in 100–400 ms "
+        f"(seeded jitter), client --rate {limit}/{window_s:g}s and concurrency 8: it learns the other's share "
+        f"from the Remaining header. Ideal = N / capacity left = {ideal:.1f} s (a rolling window allows one burst "
+        f"at t=0, so the floor is {ideal - window_s:.1f} s). All {events:,} accepted exactly once: "
+        f"{'yes' if exact else 'NO'}; failed or not sent: {max(failed)}. Client CPU covers reading, mapping, "
+        f"journal and sending, as a share of one core at {CPU_AT_RATE} events/s"
+    )
+    figs = [
+        Figure(
+            PART,
+            "(a) Professional 190/10 s, 30% used by another: wall time",
+            wall,
+            "s",
+            walls,
+            baseline=f"ideal {ideal:.1f} s",
+            ratio=wall / ideal,
+            target=f"≤ {1 + PACE_SLACK:g}× ideal",
+            ok=wall <= ideal * (1 + PACE_SLACK) and exact and max(failed) == 0,
+            note=note,
+        ),
+        Figure(
+            PART,
+            "(a) 429s per 1,000 requests",
+            median(per_1000),
+            "per 1,000",
+            per_1000,
+            target=f"≤ {MAX_429_PER_1000:g}",
+            ok=median(per_1000) <= MAX_429_PER_1000,
+        ),
+        Figure(
+            PART,
+            "(a) failed or not sent",
+            float(max(failed)),
+            "events",
+            [float(f) for f in failed],
+            target="0",
+            ok=max(failed) == 0,
+        ),
+        Figure(
+            PART,
+            f"(a) client CPU at {CPU_AT_RATE} events/s",
+            median(cpu_share),
+            "% of one core",
+            cpu_share,
+            target=f"≤ {MAX_CPU_SHARE:g}%",
+            ok=median(cpu_share) <= MAX_CPU_SHARE,
+        ),
+    ]
+    return figs, {"events": events, "limit": limit, "window_s": window_s, "background": background,
+                  "ideal_s": ideal, "runs": runs}  # fmt: skip
 
 
 def _429(run: dict[str, Any]) -> int:
     return int(run["server"]["by_status"].get("429", 0))
-
-
-def _latency(
-    events: int,
-    seq_events: int,
-    concurrency: int,
-    latency_ms: float,
-    repeat: int,
-    work: Path,
-    log: Callable[[str], None],
-) -> tuple[list[Figure], dict[str, Any]]:
-    path = send_input(events, log)
-    ideal = concurrency / (latency_ms / 1000)
-    raw: dict[str, list[dict[str, Any]]] = {"runner": [], "sequential": []}
-    with SimulatorProcess(SimulatorConfig(burst=0, latency_ms=latency_ms)) as sim:
-        for rep in range(1, repeat + 1):
-            log(f"(b) {events:,} events, latency {latency_ms:g} ms, concurrency {concurrency} (run {rep}/{repeat}) ...")
-            r = _send(sim, path, work, rate="none", concurrency=concurrency)
-            raw["runner"].append(r)
-            log(
-                f"  {r['summary']['counts']['sent']:,} sent in {r['wall_s']:.2f} s = "
-                f"{r['summary']['counts']['sent'] / r['wall_s']:,.0f} events/s, "
-                f"server max in flight {r['server']['max_in_flight']}"
-            )
-            log(f"(b) sequential baseline, {seq_events} events (run {rep}/{repeat}) ...")
-            client = SimulatorClient(sim.url)
-            client.reset()
-            client.close()
-            args = ["seqsend", str(path), "--url", sim.url, "--token", sim.token, "--limit", str(seq_events)]
-            s = run_worker(args, also_ours=[sim.pid])
-            raw["sequential"].append(s)
-            log(f"  {s['sent']} sent in {s['wall_s']:.2f} s = {s['sent'] / s['wall_s']:,.1f} events/s")
-    rates = [r["summary"]["counts"]["sent"] / r["wall_s"] for r in raw["runner"]]
-    seq_rates = [s["sent"] / s["wall_s"] for s in raw["sequential"]]
-    rate, seq = median(rates), median(seq_rates)
-    sent_ok = all(r["summary"]["counts"]["sent"] == events for r in raw["runner"])
-    out = [
-        Figure(
-            PART,
-            "(b) sequential baseline: pandas + httpx.Client",
-            seq,
-            "events/s",
-            seq_rates,
-            baseline=f"ideal 1/L = {1000 / latency_ms:g}/s",
-            ratio=seq / (1000 / latency_ms),
-            note=f"(b) the sequential loop posts {seq_events} events one at a time (at {latency_ms:g} ms each "
-            f"the full {events:,} would take {events * latency_ms / 1000 / 60:.0f} min)",
-        ),
-        Figure(
-            PART,
-            f"(b) run, concurrency {concurrency}, no rate limit",
-            rate,
-            "events/s",
-            rates,
-            baseline=f"ideal C/L = {ideal:,.0f}/s",
-            ratio=rate / ideal,
-            target=f"≥ {LATENCY_SHARE:.0%} of C/L",
-            ok=rate >= LATENCY_SHARE * ideal and sent_ok,
-            note=f"(b) {events:,} events, server latency {latency_ms:g} ms, no limit; events/s = sent / wall time "
-            f"of the whole run (start-up, reading and journal included); client CPU "
-            f"{median([r['cpu_s'] / events * 1e6 for r in raw['runner']]):.0f} µs per event; "
-            f"all sent: {'yes' if sent_ok else 'NO'}",
-        ),
-        Figure(
-            PART,
-            "(b) run vs the sequential baseline",
-            rate,
-            "events/s",
-            baseline=f"{seq:,.1f} events/s",
-            ratio=rate / seq,
-        ),
-    ]
-    return out, {"events": events, "latency_ms": latency_ms, "concurrency": concurrency, "ideal": ideal, "runs": raw}
 
 
 async def _connection(host: str, port: int, token: str, numbers: Iterator[int], latencies: list[float]) -> Counter[int]:
@@ -312,22 +262,16 @@ def _simulator(requests: int, repeat: int, log: Callable[[str], None]) -> tuple[
 
 def measure(
     *,
-    pace_events: int,
-    pace_limit: int,
-    pace_window_ms: int,
-    latency_events: int,
-    seq_events: int,
-    concurrency: int,
-    latency_ms: float,
+    pro_events: int,
+    background: float,
     sim_requests: int,
     repeat: int,
     log: Callable[[str], None],
 ) -> tuple[list[Figure], dict[str, Any]]:
     work = Path(tempfile.mkdtemp(prefix="media-import-bench-"))
     try:
-        a, raw_a = _pacing(pace_events, pace_limit, pace_window_ms, repeat, work, log)
-        b, raw_b = _latency(latency_events, seq_events, concurrency, latency_ms, repeat, work, log)
+        a, raw_a = _professional(pro_events, background, repeat, work, log)
         c, raw_c = _simulator(sim_requests, repeat, log)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return a + b + c, {"pacing": raw_a, "latency": raw_b, "simulator": raw_c}
+    return a + c, {"professional": raw_a, "simulator": raw_c}

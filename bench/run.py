@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import part_a, part_b
+from bench import part_a, part_b, part_report
 from bench.data import ROOT
 from bench.measure import git_revision
 from bench.table import Figure, render
@@ -33,14 +33,10 @@ class Settings:
     sizes: tuple[int, ...] = (1_000_000, 5_000_000)
     baseline_rows: int = 200_000
     repeat: int = 3
-    pace_events: int = 4000
-    pace_limit: int = 200
-    pace_window_ms: int = 1000
-    latency_events: int = 10_000
-    seq_events: int = 200
-    concurrency: int = 64
-    latency_ms: float = 50.0
+    pro_events: int = 1000  # 75 s of sending at 133 per 10 s
+    background: float = 0.3
     sim_requests: int = 20_000
+    report_events: int = 1_000_000
 
 
 FULL = Settings()
@@ -48,10 +44,9 @@ QUICK = Settings(
     sizes=(100_000, 500_000),
     baseline_rows=50_000,
     repeat=1,
-    pace_events=1000,
-    latency_events=3000,
-    seq_events=60,
+    pro_events=300,
     sim_requests=5000,
+    report_events=100_000,
 )
 
 
@@ -93,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="small inputs and one run each: about a minute, a smoke test (too short to judge the targets)",
     )
-    parser.add_argument("--part", choices=("a", "b", "all"), default="all", help="A: check, B: sending (default all)")
+    parser.add_argument(
+        "--part", choices=("a", "b", "r", "all"), default="all", help="A: check, B: sending, R: report (default all)"
+    )
     parser.add_argument("--repeat", type=int, help="runs per measurement (default 3, 1 with --quick)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results file (default %(default)s)")
     args = parser.parse_args(argv)
@@ -112,17 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         figures += figs
     if args.part in ("b", "all"):
         figs, raw["b"] = part_b.measure(
-            pace_events=settings.pace_events,
-            pace_limit=settings.pace_limit,
-            pace_window_ms=settings.pace_window_ms,
-            latency_events=settings.latency_events,
-            seq_events=settings.seq_events,
-            concurrency=settings.concurrency,
-            latency_ms=settings.latency_ms,
+            pro_events=settings.pro_events,
+            background=settings.background,
             sim_requests=settings.sim_requests,
             repeat=settings.repeat,
             log=log,
         )
+        figures += figs
+    if args.part in ("r", "all"):
+        figs, raw["r"] = part_report.measure(settings.report_events, settings.repeat, log)
         figures += figs
     elapsed = time.perf_counter() - started
     revision = git_revision()

@@ -72,12 +72,6 @@ def send(args: argparse.Namespace) -> dict[str, Any]:
     return _timed(work)
 
 
-def seqsend(args: argparse.Namespace) -> dict[str, Any]:
-    from bench.baseline import send_baseline
-
-    return _timed(lambda: send_baseline(args.input, args.url, args.token, args.limit))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.worker")
     sub = parser.add_subparsers(dest="kind", required=True)
@@ -89,17 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("generate", help="write the inputs of part A (sizes in rows)")
     p.add_argument("sizes", type=int, nargs="+")
     p.add_argument("--baseline-rows", type=int, required=True)
-    for name in ("send", "seqsend"):
-        p = sub.add_parser(name)
-        p.add_argument("input")
-        p.add_argument("--url", required=True)
-        p.add_argument("--token", required=True)
-        p.add_argument("--mapping", default=str(MAPPING))
-        p.add_argument("--rate", default="default", help="N/WINDOW, 'none', or 'default' (RunOptions' default)")
-        p.add_argument("--concurrency", type=int, default=8)
-        p.add_argument("--state-dir")
-        p.add_argument("--results")
-        p.add_argument("--limit", type=int, default=0)
+    p = sub.add_parser("send")
+    p.add_argument("input")
+    p.add_argument("--url", required=True)
+    p.add_argument("--token", required=True)
+    p.add_argument("--mapping", default=str(MAPPING))
+    p.add_argument("--rate", default="default", help="N/WINDOW, 'none', or 'default' (RunOptions' default)")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--state-dir")
+    p.add_argument("--results")
     args = parser.parse_args(argv)
     if args.kind == "check":
         out = check(args.input, args.mapping)
@@ -110,10 +102,8 @@ def main(argv: list[str] | None = None) -> int:
 
         paths = check_inputs(args.sizes, args.baseline_rows, lambda m: print(m, file=sys.stderr, flush=True))
         out = {k: str(v) for k, v in paths.items()}
-    elif args.kind == "send":
-        out = send(args)
     else:
-        out = seqsend(args)
+        out = send(args)
     out["peak_rss_mb"] = peak_rss_mb()
     sys.stdout.write(json.dumps(out) + "\n")
     return 0

@@ -13,12 +13,15 @@ else reaches the user as a traceback (unless ``--debug``).
     │   ├── ScopeError                 3   403: the token lacks a scope
     │   ├── EndpointError              3   404: wrong base URL or path
     │   ├── QuotaExhausted             3   the daily quota (minus the reserve) is used up
+    │   ├── Unreachable                3   no connection to the API host for 10 tries or 30 s
     │   └── Interrupted                3   SIGINT / SIGTERM
     ├── LockedError                    4   another run holds the state directory
     └── TransientError                 -   retried by the sender; reaches the user only as a count
         ├── RateLimited                    429 (TEN_SECONDLY_ROLLING); carries Retry-After
         ├── ServerError                    5xx, 423, 477
-        └── NetworkError                   timeouts, refused or dropped connections
+        └── NetworkError                   refused or dropped connections, timeouts
+            ├── AnswerTimeout              no answer in time: the request may have been processed
+            └── ConnectionFailed           no connection at all (refused, DNS, TLS, connect timeout)
 
 Row-level problems are never exceptions: they are ``RowError`` records (see
 ``importer.mapping.validate``) and end up in the results file.
@@ -54,12 +57,12 @@ class ConfigError(ImporterError):
 class MappingError(ConfigError):
     """A mapping file has one or more problems, each with its YAML path."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
+    def __init__(self, source: str, problems: list[str], *, hint: str | None = None) -> None:
         self.source = source
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(f"{source}: {len(problems)} {noun} in the mapping:\n{lines}")
+        super().__init__(f"{source}: {len(problems)} {noun} in the mapping:\n{lines}", hint=hint)
 
 
 class InputError(ImporterError):
@@ -86,6 +89,10 @@ class EndpointError(TerminalError):
 
 class QuotaExhausted(TerminalError):
     """The daily request quota, minus the reserve, is used up."""
+
+
+class Unreachable(TerminalError):
+    """The API host refused or failed every connection for a while: nothing more can be sent."""
 
 
 class Interrupted(TerminalError):
@@ -127,6 +134,14 @@ class ServerError(TransientError):
 
 class NetworkError(TransientError):
     """A timeout, a refused or a dropped connection."""
+
+
+class AnswerTimeout(NetworkError):
+    """The request went out but no answer came in time: HubSpot may have processed it."""
+
+
+class ConnectionFailed(NetworkError):
+    """No connection could be made: the request never reached HubSpot."""
 
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")

@@ -8,6 +8,9 @@ served from a thread; starting one takes about a millisecond, so isolation is fr
 ``make_simulator(**config)``: the same with ``SimulatorConfig`` fields set, e.g.
 ``make_simulator(burst=5, window_ms=500)``; every simulator it made is stopped after the test.
 
+``cli``: ``media-import`` in this process (``support.Cli``): ``cli(*args)`` gives (code, out, err),
+``cli.run(base_url, *inputs)`` a ``Ran``; HubSpot variables are cleared first.
+
 Media objects are strict (an event naming no object is refused): every simulator starts with the
 objects the sample generator's ``media_bridge_id`` values name (``sample_objects``), as an account
 would have them; the samples' ``external_id`` media are created by the runs themselves.
@@ -16,9 +19,11 @@ would have them; the samples' ``external_id`` media are created by the runs them
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Cli
 
 from importer.simulator import Simulator, SimulatorConfig
 from importer.simulator.media import fixture_objects, sample_objects
@@ -42,3 +47,8 @@ def make_simulator() -> Iterator[Callable[..., Simulator]]:
 @pytest.fixture
 def simulator(make_simulator: Callable[..., Simulator]) -> Simulator:
     return make_simulator()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    return Cli(tmp_path, capsys, monkeypatch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,25 @@ def test_readme_opens_with_the_two_commands() -> None:
 @pytest.mark.parametrize("command", sorted(_subcommands()))
 def test_readme_mentions_every_subcommand(command: str) -> None:
     assert f"media-import {command}" in README.read_text(encoding="utf-8")
+
+
+def _examples(parser: argparse.ArgumentParser) -> list[str]:
+    help_text = parser.format_help()
+    assert "\nexamples:\n" in help_text, f"{parser.prog}: --help has no examples"
+    block = help_text.rsplit("\nexamples:\n", 1)[1]
+    return [line.strip() for line in block.strip().splitlines()]
+
+
+@pytest.mark.parametrize(("name", "parser"), _parsers(), ids=[n for n, _ in _parsers()])
+def test_every_help_ends_with_two_or_three_examples_that_parse(name: str, parser: argparse.ArgumentParser) -> None:
+    examples = _examples(parser)
+    assert 2 <= len(examples) <= 3
+    for example in examples:
+        words = shlex.split(example)
+        assert words[0] == "media-import"
+        # What follows a pipe or a redirection is the shell's, not ours.
+        cut = next((i for i, w in enumerate(words) if w in ("|", ">")), len(words))
+        args = build_parser().parse_args(words[1:cut])
+        assert callable(args.func)
+    if name != "media-import":
+        assert any(e.startswith(f"media-import {name}") for e in examples)

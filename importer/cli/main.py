@@ -21,12 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from importer import __version__
+from importer.cli import help as help_command
+from importer.cli import mappings
 from importer.cli import media as media_cli
+from importer.cli import report as report_command
 from importer.errors import ConfigError, ImporterError, redact
 
 if TYPE_CHECKING:
     from importer.run.pipeline import Pipeline
     from importer.run.runner import RunOptions
+    from importer.state.summary import RunSummary
 
 EXIT_OK, EXIT_ROWS, EXIT_CONFIG, EXIT_STOPPED, EXIT_LOCKED = 0, 1, 2, 3, 4
 log = logging.getLogger("media_import")
@@ -36,7 +40,41 @@ EPILOG = """exit codes:
   2  config or input error, nothing sent 3  stopped early, resumable (rerun the same command)
   4  another run holds the state lock
 
-Run 'media-import COMMAND --help' for a command's options. Mapping reference: README.md."""
+Run 'media-import COMMAND --help' for a command's options and examples.
+Mapping reference: media-import help mapping. Presets: media-import mappings."""
+
+# Each command's help ends with its examples, after the exit codes.
+TOP_EXAMPLES = """
+examples:
+  media-import demo
+  media-import check exports/ -m mux-data-views --lookup contacts=contacts.csv
+  media-import run exports/ -m my-mapping.yaml --results results.csv --dry-run"""
+
+CHECK_EXAMPLES = """
+examples:
+  media-import check exports/plays.csv -m my-mapping.yaml --preview 3
+  media-import check views.csv -m mux-data-views --lookup contacts=contacts.csv --results invalid.csv
+  media-import check 'exports/2026-*.parquet' -m my-mapping.yaml --json"""
+RUN_EXAMPLES = """
+examples:
+  media-import run exports/ -m my-mapping.yaml --results results.csv --dry-run --daily-limit 250000
+  media-import run exports/ -m my-mapping.yaml --results results.csv --rate 190/10s
+  media-import run exports/ -m my-mapping.yaml --results last.csv --since last --state-dir /var/lib/media-import"""
+STATUS_EXAMPLES = """
+examples:
+  media-import status
+  media-import status --state-dir /var/lib/media-import --runs 3
+  media-import status --json"""
+RETRY_EXAMPLES = """
+examples:
+  media-import retry results.csv
+  media-import retry results.csv --results results-2.csv --rate 50/10s
+  media-import retry results.csv --base-url http://127.0.0.1:8787"""
+DEMO_EXAMPLES = """
+examples:
+  media-import demo
+  media-import demo --workdir /tmp/media-import-demo
+  media-import demo --quiet"""
 
 
 def _lookup_arg(text: str) -> tuple[str, str]:
@@ -58,7 +96,8 @@ def _add_mapping_options(p: argparse.ArgumentParser) -> None:
         "--mapping",
         required=True,
         metavar="FILE",
-        help="the YAML mapping that turns rows into events (see mappings/ for presets)",
+        help="the YAML mapping that turns rows into events, or a preset's name such as mux-data-views "
+        "(media-import mappings lists them; media-import help mapping explains the language)",
     )
     p.add_argument(
         "--lookup",
@@ -96,8 +135,9 @@ def _add_send_options(p: argparse.ArgumentParser) -> None:
         "--rate",
         default="100/10s",
         metavar="N/WINDOW",
-        help="starting rate limit, adapted to HubSpot's headers (default 100/10s, the smallest "
-        "documented burst; 'none' for no client-side limit)",
+        help="starting rate limit, adapted to HubSpot's headers: N requests per window, the window in "
+        "ms, s, m or h (100/10s, 10/1m, 5000/1h; default 100/10s, the smallest documented burst; "
+        "'none' for no client-side limit)",
     )
     g.add_argument(
         "--daily-reserve",
@@ -106,17 +146,51 @@ def _add_send_options(p: argparse.ArgumentParser) -> None:
         help="share of the daily quota left for the account's other integrations (default 5%%)",
     )
     g.add_argument(
-        "--timeout", type=float, default=30.0, metavar="S", help="seconds to wait for an answer (default 30)"
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds to wait for an answer (default 60: HubSpot's slow spells take tens of seconds)",
     )
     g.add_argument(
-        "--max-attempts", type=int, default=6, metavar="N", help="attempts per event on transient errors (default 6)"
+        "--on-timeout",
+        choices=("hold", "retry"),
+        default="hold",
+        help="an event whose request got no answer in time may have arrived: 'hold' records it as "
+        "possibly_sent and does not send it again (default: a duplicate play cannot be removed from "
+        "HubSpot); 'retry' sends it again, now and on later runs (at worst one duplicate each)",
+    )
+    g.add_argument(
+        "--max-attempts",
+        type=int,
+        default=6,
+        metavar="N",
+        help="attempts per event on 5xx, dropped connections and timeouts (default 6); 429s never count",
     )
     g.add_argument(
         "--max-retry-time",
         type=float,
         default=300.0,
         metavar="S",
-        help="give up retrying an event after S seconds (default 300)",
+        help="give up retrying an event after S seconds, 429s included (default 300)",
+    )
+    g.add_argument(
+        "--wait-for-quota",
+        action="store_true",
+        help="when the daily quota is used up, wait until it resets (midnight in --account-timezone) and go "
+        "on, instead of stopping with exit 3: a multi-day backfill runs hands-off",
+    )
+    g.add_argument(
+        "--account-timezone",
+        default="UTC",
+        metavar="ZONE",
+        help="the HubSpot account's time zone (IANA name, e.g. America/New_York; default UTC): its daily "
+        "quota resets at midnight there",
+    )
+    g.add_argument(
+        "--http2",
+        action="store_true",
+        help="speak HTTP/2 to HubSpot (needs the h2 package: pip install 'httpx[http2]')",
     )
     g.add_argument(
         "--state-dir",
@@ -135,6 +209,11 @@ def _run_options(args: argparse.Namespace, command: str) -> RunOptions:
         raise ConfigError("--concurrency must be at least 1")
     if args.max_attempts < 1:
         raise ConfigError("--max-attempts must be at least 1")
+    if not args.timeout > 0:
+        raise ConfigError("--timeout must be more than 0 seconds")
+    from importer.hubspot.pacing import zone
+
+    zone(args.account_timezone)
     rate = None
     if str(args.rate).lower() != "none":
         try:
@@ -159,6 +238,10 @@ def _run_options(args: argparse.Namespace, command: str) -> RunOptions:
         force=args.force,
         results_all=args.results_all,
         command=command,
+        http2=args.http2,
+        on_timeout=args.on_timeout,
+        wait_for_quota=args.wait_for_quota,
+        account_timezone=args.account_timezone,
     )
 
 
@@ -184,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="media-import",
         description="Backfill and nightly-import media play logs (CSV, Parquet, JSON Lines) "
         "into HubSpot's Media Bridge API as media-played events.",
-        epilog=EPILOG,
+        epilog=EPILOG + TOP_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"media-import {__version__}")
@@ -207,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="read, map and validate inputs without sending anything",
         description="Run every stage but sending and print a report: rows read, events by state, rows "
         "skipped, invalid events by reason with samples, distinct sessions, contacts and media.",
-        epilog=EPILOG,
+        epilog=EPILOG + CHECK_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_mapping_options(p)
@@ -231,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read, map and validate the inputs, then send each valid event to HubSpot's Media Bridge "
         "API, paced by its rate-limit headers and retried when the failure is transient. The journal in "
         "--state-dir records every sent event: rerunning the same command sends only what is left.",
-        epilog=EPILOG,
+        epilog=EPILOG + RUN_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_mapping_options(p)
@@ -303,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the last runs, totals and pending events of a state directory",
         description="Print the run history of a state directory: each run's start, duration, counts by "
         "status and exit code, the totals, events still pending, and the last known quota.",
-        epilog=EPILOG,
+        epilog=EPILOG + STATUS_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -318,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="send again the failed and not_sent events of a results file",
         description="Resend the failed / not_sent payloads of a results file through the same limiter and "
         "journal (an event sent since is skipped).",
-        epilog=EPILOG,
+        epilog=EPILOG + RETRY_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("results_in", metavar="RESULTS", help="a results file written by run or retry")
@@ -331,8 +414,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="run the sample import end to end against the embedded simulator",
-        description="Start the local Media Bridge simulator, import sample_data/ with mappings/generic.yaml, "
-        "print the summary and where the results file is, and stop the simulator.",
+        description="Start the local Media Bridge simulator, import the shipped sample data with the generic "
+        "preset, print the summary and where the results file is, and stop the simulator. The sample holds "
+        "invalid rows on purpose (they are what the results file lists), so the demo exits 0 when every "
+        "other event was sent, and 1 if any event failed or was not sent.",
+        epilog=DEMO_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--workdir",
@@ -349,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         register(sub)
+    mappings.register(sub)
+    help_command.register(sub)
+    report_command.register(sub)
     return parser
 
 
@@ -418,9 +508,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         with ResultsWriter(args.results) as writer:
             report = check(pipeline, results=writer)
         print(report.render())
+        from importer.run.plan import plan_send
+
+        plan = plan_send(options, Pipeline(mapping, args.inputs))
         quota = DailyQuota(options.daily_reserve)
         quota.daily = args.daily_limit or _last_daily_limit(options.state_dir)
-        print("Plan: " + plan_text(sum(report.events.values()), options.rate, quota))
+        print("Plan: " + plan_text(plan.to_send, options.rate, quota))
+        print(
+            f"  already sent {plan.already_sent:,}, refused before {plan.refused_before:,}, possibly sent before "
+            f"{plan.possibly_sent_before:,}, left by earlier runs {plan.leftovers:,}, files unchanged since "
+            f"imported {plan.files_skipped:,} (the journal in {options.state_dir}; --force sends everything)"
+        )
         if quota.daily is None:
             print("  (daily quota unknown: pass --daily-limit, e.g. 250000, 625000 or 1000000 for private apps)")
         return EXIT_ROWS if report.invalid_events else EXIT_OK
@@ -457,6 +555,7 @@ def _last_daily_limit(state_dir: str) -> int | None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from importer.hubspot.pacing import format_duration
+    from importer.run import backfill
     from importer.state.journal import Journal
 
     if not (Path(args.state_dir) / "journal.sqlite").exists():
@@ -465,7 +564,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         runs = journal.runs(args.runs)
         report = {"state_dir": args.state_dir, "runs": runs, "events": journal.counts(),
-                  "pending": journal.pending_counts()}  # fmt: skip
+                  "pending": journal.pending_counts(), "backfill": backfill.progress(journal)}  # fmt: skip
     finally:
         journal.close()
     last_quota = next((r["summary"].get("quota") for r in runs if r["summary"]), None)
@@ -485,6 +584,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Events in the journal: {totals}")
     pending = report["pending"]
     print("Pending: " + (", ".join(f"{k} {v:,}" for k, v in sorted(pending.items())) or "nothing"))
+    print(backfill.render(report["backfill"]))
     if last_quota and last_quota.get("daily"):
         print(f"Daily quota at the last run's end: {last_quota['remaining']:,} of {last_quota['daily']:,} left")
     return EXIT_OK
@@ -531,8 +631,10 @@ def _use_contact_cache(pipeline: Pipeline, state_dir: str) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import shlex
     import shutil
 
+    from importer._data import resource_path
     from importer.hubspot.auth import Credentials
     from importer.hubspot.pacing import Rate
     from importer.mapping.spec import load_mapping
@@ -543,7 +645,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from importer.simulator.media import sample_objects
     from importer.state.results import ResultsWriter
 
-    root = Path(__file__).resolve().parents[2]
     workdir = Path(args.workdir)
     state = workdir / "state"
     shutil.rmtree(state, ignore_errors=True)  # a fresh simulator gets a fresh journal
@@ -556,8 +657,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         # The media objects the samples' media_bridge_id name exist in the account already; the run
         # creates the others (their external_id) first, then sends the events with each object's id.
         sim.client.seed_media(sample_objects())
-        mapping = load_mapping(root / "mappings" / "generic.yaml")
-        pipeline = Pipeline(mapping, [str(root / "sample_data" / "generic")])
+        mapping = load_mapping("generic")
+        sample = resource_path("sample_data", "generic")
+        pipeline = Pipeline(mapping, [str(sample)])
         options = RunOptions(base_url=sim.url, state_dir=str(state), concurrency=16, rate=rate, command="demo")
         with ResultsWriter(results) as writer:
             summary = Runner(options, Credentials(sim.token), writer, make_progress(args.quiet)).run(pipeline)
@@ -567,8 +669,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"The simulator holds {media['total']:,} media objects ({media['duplicate_external_ids']} duplicates).")
     print(f"The simulator accepted {stats['accepted_events']:,} events ({stats['duplicates']} duplicates).")
     print(f"Results: {results} (the invalid sample rows, with reasons); summary: {results}.summary.json")
-    print("Next: media-import check sample_data/generic -m mappings/generic.yaml --preview 3")
-    return EXIT_OK if summary.exit_code in (EXIT_OK, EXIT_ROWS) else summary.exit_code
+    print(f"Next: media-import check {shlex.quote(str(sample))} -m generic --preview 3")
+    return demo_exit_code(summary)
+
+
+def demo_exit_code(summary: RunSummary) -> int:
+    """The sample's invalid rows are there on purpose: the demo went well when everything else was sent."""
+    if summary.exit_code == EXIT_ROWS and not summary.counts.get("failed") and not summary.counts.get("not_sent"):
+        return EXIT_OK
+    return summary.exit_code
 
 
 class _RedactingFormatter(logging.Formatter):

@@ -8,12 +8,12 @@ from typing import Any
 
 from importer.errors import ConfigError
 
-EXAMPLES = """examples:
+EXAMPLES = """A first backfill: 'media sync' (or the first 'run', which syncs media first), then 'run'.
+
+examples:
   media-import media sync exports/ -m mappings/mux-data-views.yaml --dry-run
   media-import media sync exports/ -m mappings/mux-data-views.yaml --object-type VIDEO=2-1234567
-  media-import media sync exports/ -m my-mapping.yaml --update --state-dir /var/lib/media-import
-
-A first backfill: 'media sync' (or the first 'run', which syncs media first), then 'run'."""
+  media-import media sync exports/ -m my-mapping.yaml --update --state-dir /var/lib/media-import"""
 
 
 def _object_type(text: str) -> tuple[str, str]:
@@ -71,7 +71,7 @@ def check_media(pipeline: Any, state_dir: str) -> Any:
 
 
 def register(sub: Any) -> None:
-    from importer.cli.main import EPILOG, _add_common_options, _add_mapping_options, _add_send_options
+    from importer.cli.main import _add_common_options, _add_mapping_options, _add_send_options
 
     media = sub.add_parser(
         "media",
@@ -88,7 +88,7 @@ def register(sub: Any) -> None:
         description="Read the inputs for their distinct media (by the events' externalId, described by the "
         "mapping's media: section), list the objects HubSpot has, create the missing ones and record "
         "externalId -> id in --state-dir. A second sync asks nothing about media it already knows.",
-        epilog=EXAMPLES + "\n\n" + EPILOG,
+        epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_common_options(p, argparse.SUPPRESS)  # --debug / --quiet after the action's name too
@@ -131,5 +131,5 @@ def cmd_media_sync(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        print(report.render())
+        print(report.render_plan() if args.dry_run else report.render())
     return EXIT_ROWS if report.failed or report.invalid else EXIT_OK

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from importer.clock import SYSTEM, Clock
 from importer.errors import AuthError, ConfigError, NetworkError, register_secret
 
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
@@ -36,7 +36,7 @@ class OAuthApp:
 class Credentials:
     """Hands out a bearer token; refreshes OAuth tokens ahead of expiry and once after a 401."""
 
-    def __init__(self, token: str | None, oauth: OAuthApp | None = None, clock: object = time.monotonic) -> None:
+    def __init__(self, token: str | None, oauth: OAuthApp | None = None, clock: Clock = SYSTEM) -> None:
         if token is None and oauth is None:
             raise ConfigError(
                 "no HubSpot token",
@@ -50,6 +50,7 @@ class Credentials:
         self._expires_at = float("inf") if oauth is None else 0.0
         self._lock = asyncio.Lock()
         self.refreshes = 0
+        self.clock = clock  # the sender sets its own, so token expiry and the simulator agree in tests
 
     @classmethod
     def from_options(
@@ -86,10 +87,15 @@ class Credentials:
         return cls(token, oauth)
 
     async def token(self, client: httpx.AsyncClient) -> str:
-        if self.oauth is not None and time.monotonic() >= self._expires_at:
+        if self.oauth is not None and self.clock.monotonic() >= self._expires_at:
             await self.refresh(client, stale=self._token)
         assert self._token is not None
         return self._token
+
+    def expire(self) -> None:
+        """Make the next ``token`` call refresh an OAuth token (after a long wait, e.g. for the quota)."""
+        if self.oauth is not None:
+            self._expires_at = 0.0
 
     @property
     def can_refresh(self) -> bool:
@@ -99,7 +105,7 @@ class Credentials:
         """Get a new access token, unless another task already replaced ``stale``."""
         assert self.oauth is not None
         async with self._lock:
-            if self._token is not None and self._token != stale and time.monotonic() < self._expires_at:
+            if self._token is not None and self._token != stale and self.clock.monotonic() < self._expires_at:
                 return
             form = {
                 "grant_type": "refresh_token",
@@ -124,6 +130,6 @@ class Credentials:
                 register_secret(self.oauth.refresh_token)
             ttl = float(body.get("expires_in", 1800))
             # Refresh a little before expiry: a tenth of the lifetime, at most a minute.
-            self._expires_at = time.monotonic() + ttl - min(60.0, ttl * 0.1)
+            self._expires_at = self.clock.monotonic() + ttl - min(60.0, ttl * 0.1)
             self._token = token
             self.refreshes += 1

@@ -38,6 +38,7 @@ OBJECTS_PATH = f"/media-bridge/{OBJECTS_API_VERSION}/objects"
 CRM_OBJECTS_PATH = "/crm/v3/objects"
 BATCH_SIZE = 100  # the CRM objects API's batch limit
 PAGE_SIZE = 100
+CREATES_IN_FLIGHT = 8  # single creates of the objects API at once
 CRM_PROPERTIES = {
     "title": "hs_title",
     "duration": "hs_duration",
@@ -267,10 +268,9 @@ class ObjectsBackend(Backend):
             else:
                 self.report.failed[item.external_id] = error or "HubSpot's answer carried no object id"
 
-        # As many in flight as the sender has connections; the limiter paces them.
-        width = max(1, len(self.sender._all_clients))
-        for start in range(0, len(items), width):
-            await asyncio.gather(*(one(i) for i in items[start : start + width]))
+        # A few in flight at once; the limiter paces them.
+        for start in range(0, len(items), CREATES_IN_FLIGHT):
+            await asyncio.gather(*(one(i) for i in items[start : start + CREATES_IN_FLIGHT]))
 
     async def update(self, item: MediaItem, object_id: int) -> str | None:
         _, error = await self._call("update", "PATCH", f"{OBJECTS_PATH}/{object_id}", self.fields(item))

@@ -11,22 +11,32 @@ tripping the server's own count:
   let the client's window slide ahead of the server's (the cost: one round
   trip per window, under 2% of HubSpot's 10 s window);
 - when the server says fewer requests remain than the client's own count
-  implies (another integration shares the account), the difference is booked
-  as phantom requests that age out with the window.
+  implies (another integration shares the account), the difference is the
+  other's share: measured against the requests this process had sent in the
+  window the server counted (up to that request's send time), and the largest
+  share measured within the last window is held back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import datetime as dt
+import logging
 import math
-import time
+import re
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from importer.errors import QuotaExhausted
+from importer.clock import SYSTEM, Clock
+from importer.errors import ConfigError, QuotaExhausted
 
-Clock = Callable[[], float]
+log = logging.getLogger("media_import")
+_RATE_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_RATE_TEXT = re.compile(r"(-?\d+)\s*/\s*(\d+(?:\.\d*)?)?\s*(ms|s|m|h)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -38,32 +48,47 @@ class Rate:
 
     @classmethod
     def parse(cls, text: str) -> Rate:
-        """'100/10s', '190/10s', '200/1s', '50/500ms'."""
-        count, sep, window = text.strip().partition("/")
-        try:
-            limit = int(count)
-            seconds = float(window[:-2]) / 1000 if window.endswith("ms") else float(window.rstrip("s") or 1)
-        except ValueError:
-            raise ValueError(f"expected N/WINDOW such as 100/10s, got {text!r}") from None
-        if not sep or limit < 1 or seconds <= 0:
-            raise ValueError(f"expected N/WINDOW such as 100/10s, got {text!r}")
+        """'100/10s', '200/1s', '50/500ms', '10/1m', '5000/1h'; a window with no number is one unit ('100/s')."""
+        found = _RATE_TEXT.fullmatch(text.strip())
+        units = "ms, s, m or h"
+        if found is None:
+            raise ValueError(f"expected N/WINDOW with the window in {units}, such as 100/10s or 10/1m; got {text!r}")
+        count, window, unit = found.groups()
+        if unit is None:
+            # 100/10 could mean seconds or minutes: ask rather than guess.
+            raise ValueError(f"N/WINDOW {text!r} has no unit: write {count}/{window}s for seconds ({units})")
+        limit, seconds = int(count), float(window or 1) * _RATE_UNITS[unit.lower()]
+        if limit < 1 or seconds <= 0:
+            raise ValueError(f"expected N/WINDOW with N at least 1 and a window longer than 0; got {text!r}")
         return cls(limit, seconds)
 
     @property
     def per_second(self) -> float:
         return self.limit / self.window_s
 
+    @property
+    def text(self) -> str:
+        """'190/10s', '50/250ms': the form --rate takes."""
+        if self.window_s < 1:
+            return f"{self.limit}/{self.window_s * 1000:g}ms"
+        return f"{self.limit}/{self.window_s:g}s"
+
 
 class RateLimiter:
     """Rolling-window limiter shared by every request of the process."""
 
-    def __init__(self, rate: Rate | None, clock: Clock = time.monotonic) -> None:
+    def __init__(self, rate: Rate | None, clock: Clock = SYSTEM) -> None:
         self.rate = rate
-        self._clock = clock
+        self.requested = rate  # what --rate asked for; ``rate`` follows HubSpot's headers
+        self._time = clock
+        self._clock = clock.monotonic
         self._ends: deque[float] = deque()  # when each booked slot leaves the window
         self._open: dict[int, float] = {}  # ticket → send time, while unanswered
         self._next_ticket = 0
+        self._sent: list[float] = []  # send times of this process's requests, for the last two windows
+        self._others: deque[tuple[float, int]] = deque()  # (seen at, other's share): decreasing shares
         self._lock = asyncio.Lock()
+        self._answered = asyncio.Event()  # set by ``done``: a window full of unanswered requests moves
         self._blocked_until = 0.0
         self.adapted_from_headers = False
 
@@ -72,7 +97,17 @@ class RateLimiter:
             self._ends.popleft()
 
     def _in_window(self) -> int:
-        return len(self._ends) + len(self._open)
+        return len(self._ends) + len(self._open) + self.others
+
+    @property
+    def others(self) -> int:
+        """Slots of the window other integrations of the account use: the most seen in one window."""
+        if not self._others or self.rate is None:
+            return 0
+        horizon = self._clock() - self.rate.window_s
+        while self._others and self._others[0][0] <= horizon:
+            self._others.popleft()
+        return self._others[0][1] if self._others else 0
 
     async def acquire(self) -> int:
         """Wait for a free slot; return a ticket to hand back to ``done``."""
@@ -81,33 +116,51 @@ class RateLimiter:
                 now = self._clock()
                 self._expire(now)
                 if now < self._blocked_until:  # after a 429: nothing goes out until the window frees
-                    await asyncio.sleep(self._blocked_until - now)
+                    await self._time.sleep(self._blocked_until - now)
                     continue
                 if self.rate is None or self._in_window() < self.rate.limit:
                     break
-                # With no booked slot, the window is full of unanswered requests: poll for an answer.
-                wait = self._ends[0] - now if self._ends else 0.005
-                await asyncio.sleep(max(wait, 0.0005))
+                if self._ends:
+                    await self._time.sleep(max(self._ends[0] - now, 0.0005))
+                elif self._open:  # the window is full of unanswered requests: wait for an answer
+                    self._answered.clear()
+                    await self._answered.wait()
+                else:  # other integrations use the whole window: wait until that share is old news
+                    await self._time.sleep(max(self._others[0][0] + self.rate.window_s - now, 0.0005))
             ticket = self._next_ticket
             self._next_ticket += 1
             self._open[ticket] = now
+            self._sent.append(now)
             return ticket
 
     def done(self, ticket: int) -> None:
         """The answer to ``ticket`` arrived: its slot stays booked one window from now."""
         if self._open.pop(ticket, None) is None or self.rate is None:
             return
+        self._answered.set()
         # The server saw the request somewhere between send and answer: counting the window
         # from the answer can never free a slot before the server does.
         self._ends.append(self._clock() + self.rate.window_s)
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Adapt to X-HubSpot-RateLimit-Max / -Interval-Milliseconds / -Remaining."""
+    def observe(self, headers: Mapping[str, str], ticket: int | None = None) -> None:
+        """Adapt to X-HubSpot-RateLimit-Max / -Interval-Milliseconds / -Remaining (of ``ticket``'s answer)."""
         limit = _int(headers.get("x-hubspot-ratelimit-max"))
         interval = _int(headers.get("x-hubspot-ratelimit-interval-milliseconds"))
         if limit and interval and limit > 0 and interval > 0:
             new = Rate(limit, interval / 1000)
             if new != self.rate:
+                if (
+                    self.requested is not None
+                    and new.per_second < self.requested.per_second
+                    and (self.rate is None or self.rate.per_second >= self.requested.per_second)
+                ):
+                    log.warning(
+                        "HubSpot's headers limit this account to %s requests per %s, below --rate %s: "
+                        "sending at the account's limit",
+                        new.limit,
+                        format_duration(new.window_s) if new.window_s >= 1 else f"{new.window_s * 1000:g} ms",
+                        self.requested.text,
+                    )
                 self.rate = new
                 # Slots booked under the old window end no later than one new window from now.
                 cap = self._clock() + new.window_s
@@ -117,13 +170,18 @@ class RateLimiter:
         if remaining is None or self.rate is None:
             return
         now = self._clock()
-        self._expire(now)
-        ours = self._in_window()
-        free_by_our_count = self.rate.limit - ours
-        # Someone else is using the account's burst: book their share so we slow down.
-        extra = free_by_our_count - remaining
-        for _ in range(max(0, min(extra, self.rate.limit))):
-            self._ends.append(now + self.rate.window_s)
+        window = self.rate.window_s
+        sent_at = self._open.get(ticket, now) if ticket is not None else now
+        # The server counted our requests sent in the window up to this one (this one included).
+        lo = bisect.bisect_right(self._sent, sent_at - window)
+        hi = bisect.bisect_right(self._sent, sent_at)
+        other = min(self.rate.limit, max(0, self.rate.limit - remaining - (hi - lo)))
+        while self._others and self._others[-1][1] <= other:
+            self._others.pop()
+        self._others.append((now, other))
+        drop = bisect.bisect_left(self._sent, now - 2 * window)
+        if drop > 256:
+            del self._sent[:drop]
 
     def backoff_window(self, retry_after: float | None) -> None:
         """After a 429: send nothing until Retry-After, or until a whole window has passed."""
@@ -136,13 +194,35 @@ class DailyQuota:
 
     Stops the run once only the reserve (kept for the account's other
     integrations) is left. OAuth apps get no daily headers: then nothing stops.
+    The quota resets at midnight in the account's time zone (``timezone``); the
+    last known figures are kept in the state directory (``to_state`` / ``restore``)
+    so a rerun the same day does not spend the reserve learning them again.
     """
 
-    def __init__(self, reserve_fraction: float = 0.05) -> None:
+    def __init__(self, reserve_fraction: float = 0.05, *, timezone: str = "UTC", clock: Clock = SYSTEM) -> None:
         self.reserve_fraction = reserve_fraction
+        self.timezone = timezone
+        self._tz = zone(timezone)
+        self._clock = clock
         self.daily: int | None = None
         self.remaining: int | None = None
+        self.reset_at: float | None = None  # epoch seconds of the next reset, once the quota is known
         self.in_flight = 0  # claimed requests not answered yet: ``remaining`` does not count them
+        self.used_today = 0  # requests answered since the quota was last known to reset
+
+    def next_reset(self) -> float:
+        """Epoch seconds of the next midnight in the account's time zone."""
+        now = dt.datetime.fromtimestamp(self._clock.time(), self._tz)
+        midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), self._tz)
+        return midnight.timestamp()
+
+    def roll_over(self) -> bool:
+        """Forget the figures once the reset time has passed (the next headers tell the new ones)."""
+        if self.reset_at is not None and self._clock.time() >= self.reset_at:
+            self.remaining = self.reset_at = None
+            self.used_today = 0
+            return True
+        return False
 
     def observe(self, headers: Mapping[str, str]) -> None:
         daily = _int(headers.get("x-hubspot-ratelimit-daily"))
@@ -150,7 +230,10 @@ class DailyQuota:
         if daily is not None:
             self.daily = daily
         if remaining is not None:
+            self.roll_over()
             self.remaining = remaining if self.remaining is None else min(self.remaining, remaining)
+            if self.reset_at is None:
+                self.reset_at = self.next_reset()
 
     @property
     def reserve(self) -> int:
@@ -163,15 +246,33 @@ class DailyQuota:
             return None
         return max(0, self.remaining - self.reserve - self.in_flight)
 
+    @property
+    def exhausted(self) -> bool:
+        """Only the reserve is left (after forgetting a quota whose reset time has passed)."""
+        self.roll_over()
+        usable = self.usable
+        return usable is not None and usable <= 0
+
+    def reset_text(self) -> str:
+        """'00:00 America/New_York (5 h 12 min)': when the quota resets, and how far off that is."""
+        at = self.reset_at if self.reset_at is not None else self.next_reset()
+        local = dt.datetime.fromtimestamp(at, self._tz)
+        return f"{local:%H:%M} {self.timezone} ({format_duration(at - self._clock.time())})"
+
+    def exhausted_error(self) -> QuotaExhausted:
+        """The stop message, with the figures as they stand (the summary shows the same ones)."""
+        return QuotaExhausted(
+            f"daily API quota reached: {self.remaining or 0:,} of {self.daily or 0:,} requests left, "
+            f"{self.reserve:,} kept in reserve for other integrations; it resets at {self.reset_text()}",
+            hint="it resets at midnight in the account's time zone: run the same command again then and it resumes "
+            "where it stopped (or pass --wait-for-quota to wait for it; --account-timezone sets the zone)",
+        )
+
     def check(self) -> None:
         """Raise ``QuotaExhausted`` when only the reserve is left."""
+        self.roll_over()
         if self.usable is not None and self.usable <= 0:
-            raise QuotaExhausted(
-                f"daily API quota reached: {self.remaining:,} of {self.daily or 0:,} requests left, "
-                f"{self.reserve:,} kept in reserve for other integrations",
-                hint="the quota resets at midnight in the HubSpot account's time zone; "
-                "run the same command again then and it resumes where it stopped",
-            )
+            raise self.exhausted_error()
 
     def claim(self) -> None:
         """Book one request: ``QuotaExhausted`` when it would dip into the reserve, counting the
@@ -179,13 +280,44 @@ class DailyQuota:
         self.check()
         self.in_flight += 1
 
-    def release(self) -> None:
+    def release(self, answered: bool = False) -> None:
         """A claimed request is answered (or failed): ``remaining`` from its headers takes over."""
         self.in_flight -= 1
+        if answered:
+            self.used_today += 1
 
     def exhausted_by_429(self) -> None:
         self.remaining = 0
+        if self.reset_at is None:
+            self.reset_at = self.next_reset()
         self.check()
+
+    def to_state(self) -> dict[str, Any]:
+        """The figures worth keeping across runs (see ``restore``)."""
+        return {"daily": self.daily, "remaining": self.remaining, "reset_at": self.reset_at, "timezone": self.timezone}
+
+    def restore(self, saved: Mapping[str, Any] | None) -> None:
+        """Take the last run's figures, unless the quota has reset since."""
+        if not saved or saved.get("reset_at") is None or saved.get("remaining") is None:
+            if saved and saved.get("daily"):
+                self.daily = int(saved["daily"])
+            return
+        if self._clock.time() >= float(saved["reset_at"]):
+            self.daily = int(saved["daily"]) if saved.get("daily") else None
+            return
+        self.daily = int(saved["daily"]) if saved.get("daily") else None
+        self.remaining = int(saved["remaining"])
+        self.reset_at = float(saved["reset_at"])
+
+
+def zone(name: str) -> ZoneInfo:
+    """A time zone by its IANA name ('UTC', 'America/New_York'), or a ``ConfigError``."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {name!r}", hint="use an IANA name such as UTC, Europe/Paris or America/New_York"
+        ) from None
 
 
 def _int(value: str | None) -> int | None:

@@ -7,46 +7,69 @@ HubSpot answers are classified in one place (``classify``):
   and correlationId are kept
 - 401 → refresh an OAuth token once, then ``AuthError``; 403 → ``ScopeError``;
   404 → ``EndpointError``: the run stops, nothing is marked failed for it
-- 429 → wait for the window (or Retry-After) and retry; a DAILY 429 stops the run
-- 423, 477, 5xx, timeouts, connection errors → retried with full-jitter
-  exponential backoff, bounded by attempts and time
+- 429 → pacing, not failure: wait for the window (or Retry-After) and send again,
+  never counted against ``max_attempts``, bounded only by ``max_seconds``; a
+  DAILY 429 stops the run (or, with ``wait_for_quota``, waits for the reset)
+- 423, 477, 5xx, dropped connections → retried with full-jitter exponential
+  backoff, bounded by attempts and time
+- no answer in time → the request may have been processed: ``possibly_sent``
+  (``on_timeout="hold"``, the default) or sent again (``"retry"``)
+- no connection at all (refused, DNS, TLS, connect timeout) → retried while the
+  host may come back; 10 failures in a row or 30 s without an answer stop the
+  run with ``Unreachable``, nothing marked failed
 
-httpx exceptions are converted to ``NetworkError`` here and nowhere else.
+httpx exceptions are converted to importer errors here and nowhere else. All
+requests share one ``httpx.AsyncClient`` on httpx's own transport (proxies from
+the environment, TLS verification, HTTP/2 with ``http2=True`` where h2 is
+installed), at most ``concurrency`` connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import logging
+import os
 import random
 import ssl
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from importer.clock import SYSTEM, Clock
 from importer.errors import (
+    AnswerTimeout,
     AuthError,
     ConfigError,
+    ConnectionFailed,
     EndpointError,
+    Interrupted,
     NetworkError,
+    QuotaExhausted,
     RateLimited,
     ScopeError,
     ServerError,
+    TerminalError,
     TransientError,
+    Unreachable,
     redact,
 )
 from importer.hubspot.auth import Credentials, RefreshFailed
-from importer.hubspot.pacing import DailyQuota, RateLimiter
-from importer.hubspot.transport import StreamTransport, proxies_configured
+from importer.hubspot.pacing import DailyQuota, RateLimiter, format_duration
+
+log = logging.getLogger("media_import")
 
 PLAYED_PATH = "/media-bridge/v1/events/media-played"
 PERCENT_PATH = "/media-bridge/v1/events/media-played-percent"
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 _TRANSIENT = {423, 477, 500, 502, 503, 504, 521, 523, 524}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+ON_TIMEOUT = ("hold", "retry")
+DEFAULT_TIMEOUT_S = 60.0  # HubSpot answers in well under a second, but slow spells take tens of seconds
 
 
 @dataclass
@@ -59,11 +82,15 @@ class SendStats:
     unconfirmed: int = 0
     in_flight: int = 0
     retrying: int = 0
+    timed_out: int = 0  # requests that went out and got no answer in time
+    connection_errors: int = 0
+    quota_waits: int = 0
 
 
 @dataclass
 class Outcome:
-    """How one event ended: ``sent`` or ``failed`` (``transient`` when retries ran out)."""
+    """How one event ended: ``sent``, ``failed`` (``transient`` when retries ran out), or
+    ``possibly_sent`` (its request got no answer in time and it is held, not sent again)."""
 
     status: str
     http_status: int | None = None
@@ -124,8 +151,58 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+class _Reachability:
+    """Connection failures in a row, across every request: a dead host stops the run quickly."""
+
+    def __init__(self, clock: Clock, max_failures: int = 10, max_seconds: float = 30.0) -> None:
+        self._clock = clock
+        self.max_failures = max_failures
+        self.max_seconds = max_seconds
+        self.failures = 0
+        self._since: float | None = None
+
+    def answered(self) -> None:
+        self.failures = 0
+        self._since = None
+
+    def failed(self, where: str, reason: str) -> None:
+        """Count one failure; ``Unreachable`` once there were too many, or for too long."""
+        now = self._clock.monotonic()
+        if self._since is None:
+            self._since = now
+        self.failures += 1
+        if self.failures >= self.max_failures or now - self._since >= self.max_seconds:
+            raise Unreachable(
+                f"cannot connect to {where}: {reason}",
+                hint="check --base-url, the network and any proxy (HTTPS_PROXY); nothing was marked failed: "
+                "run the same command again once the host answers",
+            )
+
+
+def connect_reason(exc: BaseException) -> str:
+    """'connection refused', 'name or service not known', a TLS reason: what the system said."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return f"TLS certificate verification failed ({current.verify_message})"
+        if isinstance(current, ssl.SSLError):
+            return f"TLS error ({current.reason or current})"
+        if isinstance(current, OSError) and current.errno is not None:
+            # asyncio words a refusal "Connect call failed (...)": the errno's own text says more.
+            text = (current.strerror if current.errno < 0 else None) or os.strerror(current.errno)
+            return text[:1].lower() + text[1:]
+        current = current.__cause__ or current.__context__
+    return redact(str(exc)) or type(exc).__name__
+
+
 class Sender:
-    """Posts events through one pooled ``httpx.AsyncClient``."""
+    """Posts events through one pooled ``httpx.AsyncClient``.
+
+    The public request API (``send``, ``exchange``, ``post``, ``classify``, ``stats``,
+    ``aclose``) is what the run loop, contacts and media objects use.
+    """
 
     def __init__(
         self,
@@ -135,81 +212,132 @@ class Sender:
         quota: DailyQuota,
         *,
         concurrency: int = 8,
-        timeout_s: float = 30.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         seed: int | None = None,
+        http2: bool = False,
+        on_timeout: str = "hold",
+        wait_for_quota: bool = False,
+        clock: Clock = SYSTEM,
     ) -> None:
+        if on_timeout not in ON_TIMEOUT:
+            raise ConfigError(f"on_timeout must be one of {', '.join(ON_TIMEOUT)}, got {on_timeout!r}")
         self.base_url = check_base_url(base_url)
         self.credentials = credentials
         self.limiter = limiter
         self.quota = quota
         self.retry = retry or RetryPolicy()
         self.stats = SendStats()
+        self.on_timeout = on_timeout
+        self.wait_for_quota = wait_for_quota
+        self.clock = clock
+        credentials.clock = clock
+        # Called with a short text when sending pauses or resumes for a long time (the quota wait).
+        self.on_notice: Callable[[str], None] | None = None
         self._rng = random.Random(seed)
-
-        # One single-connection client per concurrent request, handed out from a queue:
-        # httpcore's shared pool scans every connection for every request, which costs
-        # more CPU than the request itself at high concurrency.
-        tls = ssl.create_default_context()  # loading CA certificates once, not per client
-        if transport is None and not proxies_configured():
-            transport = StreamTransport(tls)
-
-        def make_client(connections: int) -> httpx.AsyncClient:
-            return httpx.AsyncClient(
-                base_url=self.base_url,
-                transport=transport,
-                verify=tls,
-                timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-                limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-                headers={"User-Agent": "media-import/0.1", "Content-Type": "application/json"},
-            )
-
-        self.client = make_client(2)  # OAuth refreshes and one-off calls
-        self._urls: dict[str, httpx.URL] = {}  # absolute URLs, parsed once: httpx re-parses relative ones
-        self._all_clients = [make_client(1) for _ in range(concurrency)]
-        self._clients: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-        for client in self._all_clients:
-            self._clients.put_nowait(client)
+        self._reach = _Reachability(clock)
+        self._stopping = asyncio.Event()
+        self._quota_wait = asyncio.Lock()
+        self._slots = asyncio.Semaphore(concurrency)  # the pool bounds real connections; this any transport
+        parts = urlsplit(self.base_url)
+        self._where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        if http2 and importlib.util.find_spec("h2") is None:
+            raise ConfigError("--http2 needs the h2 package", hint="pip install 'httpx[http2]', or leave out --http2")
+        self.client = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            http2=http2,
+            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s), pool=None),
+            # One more than the workers: an OAuth refresh never waits behind them.
+            limits=httpx.Limits(max_connections=concurrency + 1, max_keepalive_connections=concurrency + 1),
+            headers={"User-Agent": "media-import/0.1", "Content-Type": "application/json"},
+        )
 
     async def aclose(self) -> None:
-        for client in [self.client, *self._all_clients]:
-            await client.aclose()
+        await self.client.aclose()
+
+    def stop(self) -> None:
+        """The run is stopping: waits (quota, backoff, 429 pauses) end with ``Interrupted`` at once."""
+        self._stopping.set()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` of the sender's clock, unless the run stops first."""
+        if seconds > 0:
+            sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+            stopper = asyncio.ensure_future(self._stopping.wait())
+            try:
+                await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                stopper.cancel()
+        if self._stopping.is_set():
+            raise Interrupted("the run stopped before this event was sent", hint="run the same command again")
+
+    async def _wait_for_quota_reset(self) -> None:
+        """Sleep until the daily quota resets; the first task waits, the others wait for it."""
+        async with self._quota_wait:
+            if not self.quota.exhausted:
+                return  # another task waited meanwhile
+            self.stats.quota_waits += 1
+            reset_at = self.quota.reset_at if self.quota.reset_at is not None else self.quota.next_reset()
+            text = f"daily quota used: waiting until {self.quota.reset_text()}"
+            log.warning(text)
+            if self.on_notice is not None:
+                self.on_notice(text)
+            # A second past midnight: the account's clock and ours need not agree to the second.
+            await self._pause(reset_at - self.clock.time() + 1.0)
+            self.quota.roll_over()
+            self.credentials.expire()  # an OAuth token from before the wait has expired by now
+            log.warning("daily quota reset: sending again")
+            if self.on_notice is not None:
+                self.on_notice("sending")
 
     async def post(self, path: str, content: bytes, method: str = "POST") -> tuple[httpx.Response, str]:
         """One paced request and the token it used; transport failures come back as ``NetworkError``."""
+        while True:
+            try:
+                self.quota.check()
+                break
+            except QuotaExhausted:
+                if not self.wait_for_quota:
+                    raise
+                await self._wait_for_quota_reset()
         ticket = await self.limiter.acquire()
-        answered = claimed = False
-        client: httpx.AsyncClient | None = None
+        answered = claimed = counted = False
         try:
             # Claimed after the wait for a slot: answers that arrived meanwhile may have used the quota up.
             self.quota.claim()
             claimed = True
             token = await self.credentials.token(self.client)
-            client = await self._clients.get()
             self.stats.requests += 1
             self.stats.in_flight += 1
-            if method == "POST":
-                url = self._urls.get(path) or self._urls.setdefault(path, httpx.URL(self.base_url + path))
-            else:  # media object listings and updates: paths that change with every page or object
-                url = httpx.URL(self.base_url + path)
+            counted = True
             auth = {"Authorization": f"Bearer {token}"}
-            response = await client.request(method, url, content=content or None, headers=auth)
+            async with self._slots:
+                response = await self.client.request(method, path, content=content or None, headers=auth)
             answered = True
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
+            self.stats.connection_errors += 1
+            reason = connect_reason(exc) if not isinstance(exc, httpx.ConnectTimeout) else "connection timed out"
+            self._reach.failed(self._where, reason)
+            raise ConnectionFailed(f"cannot connect to {self._where}: {reason}") from None
+        except httpx.ReadTimeout:
+            raise AnswerTimeout("no answer within the timeout (it may have arrived)") from None
         except httpx.TimeoutException as exc:
             raise NetworkError(f"timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise NetworkError(f"connection error ({type(exc).__name__})") from None
         finally:
             if claimed:
-                self.quota.release()
-            if client is not None:
-                self._clients.put_nowait(client)
+                self.quota.release(answered)
+            if counted:
                 self.stats.in_flight -= 1
             if not answered:  # no answer to learn from: the slot still counts one window from now
                 self.limiter.done(ticket)
+        self._reach.answered()
         # Learn the window from the headers before booking this answer's slot in it.
-        self.limiter.observe(response.headers)
+        self.limiter.observe(response.headers, ticket)
         self.limiter.done(ticket)
         self.quota.observe(response.headers)
         return response, token
@@ -229,16 +357,17 @@ class Sender:
         method: str = "POST",
     ) -> tuple[Outcome, httpx.Response | None]:
         """POST until answered for good; the outcome and, when it is a 2xx, the answer."""
-        started = time.monotonic()
-        attempts = 0
+        started = self.clock.monotonic()
+        tries = 0
+        attempts = 0  # the tries that count against max_attempts: not 429s, not connection failures
         refreshed = False
         token: str | None = None
         while True:
-            attempts += 1
+            tries += 1
             try:
                 response, token = await self.post(path, payload, method)
                 outcome = self.classify(response, expect)
-                outcome.attempts = attempts
+                outcome.attempts = tries
                 return outcome, (response if outcome.status == "sent" else None)
             except RefreshFailed:
                 raise  # the refresh itself failed: asking again would fail the same way
@@ -248,23 +377,44 @@ class Sender:
                     await self.credentials.refresh(self.client, stale=token)
                     continue
                 raise
+            except QuotaExhausted:
+                if not self.wait_for_quota:
+                    raise
+                await self._wait_for_quota_reset()
+            except RateLimited as exc:
+                # Pacing, not failure: the limiter holds the window shut; wait in line for it.
+                elapsed = self.clock.monotonic() - started
+                if elapsed >= self.retry.max_seconds:
+                    raise TerminalError(
+                        f"HubSpot answered 429 (rate limited) for {format_duration(elapsed)} to one event",
+                        hint="another integration may be using the account's whole limit; run the same command "
+                        "again later (or raise --max-retry-time)",
+                    ) from None
+                await self._retrying(exc.retry_after or 0)
+            except ConnectionFailed:
+                # Never reached HubSpot: retried until the host answers or ``Unreachable`` stops the run.
+                await self._retrying(self.retry.delay(min(self._reach.failures, 6), self._rng))
             except TransientError as exc:
-                elapsed = time.monotonic() - started
-                status = exc.http_status
+                attempts += 1
+                if isinstance(exc, AnswerTimeout):
+                    self.stats.timed_out += 1
+                    if self.on_timeout == "hold":
+                        message = f"{exc.message}; held, not sent again (--on-timeout hold)"
+                        return Outcome("possibly_sent", None, message, tries, transient=True), None
+                elapsed = self.clock.monotonic() - started
                 if attempts >= self.retry.max_attempts or elapsed >= self.retry.max_seconds:
                     message = f"gave up after {attempts} attempts: {exc.message}"
-                    return Outcome("failed", status, message, attempts, transient=True), None
-                self.stats.retries += 1
-                self.stats.retrying += 1
-                try:
-                    if isinstance(exc, RateLimited):
-                        # The limiter already holds the window shut; wait in line for it.
-                        await asyncio.sleep(exc.retry_after or 0)
-                    else:
-                        delay = self.retry.delay(attempts, self._rng)
-                        await asyncio.sleep(max(delay, exc.retry_after or 0))
-                finally:
-                    self.stats.retrying -= 1
+                    return Outcome("failed", exc.http_status, message, tries, transient=True), None
+                delay = self.retry.delay(attempts, self._rng)
+                await self._retrying(max(delay, exc.retry_after or 0))
+
+    async def _retrying(self, seconds: float) -> None:
+        self.stats.retries += 1
+        self.stats.retrying += 1
+        try:
+            await self._pause(seconds)
+        finally:
+            self.stats.retrying -= 1
 
     def classify(self, response: httpx.Response, expect: tuple[str | None, str | None] | None) -> Outcome:
         """Turn an answer into an outcome, or raise the error that says what to do next."""

@@ -19,12 +19,13 @@ from importer.errors import InputError
 from importer.mapping.arrays import bools
 from importer.mapping.coerce import as_text, to_float, to_int, to_share
 from importer.mapping.lookups import LoadedLookup
-from importer.mapping.spec import PAYLOAD_FIELDS, STATES, Expr, Mapping
+from importer.mapping.spec import MEDIA_TYPES, PAYLOAD_FIELDS, PLAY_CONTEXTS, STATES, Expr, Mapping
 from importer.mapping.validate import ERROR_COLUMNS, ErrorColumns
 from importer.mapping.values import Frame, Value, condition_mask, evaluate
-from importer.source.readers import BadRow, Batch, SourceFile
+from importer.source.readers import BadRow, Batch, SourceFile, delimiter_hint
 
 _GROUPS = (("contactId", "contactUtk"), ("mediaBridgeId", "externalId"))
+_ENUMS = {"mediaType": pa.array(MEDIA_TYPES), "externalPlayContext": pa.array(PLAY_CONTEXTS)}
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -88,12 +89,9 @@ class Plan:
             close = difflib.get_close_matches(name, available, n=1)
             if close:
                 hints.append(f"'{name}' → did you mean '{close[0]}'?")
-        delimiter_hint = ""
-        if len(available) == 1 and any(d in available[0] for d in ";\t|,"):
-            delimiter_hint = " The header is one column: is input.delimiter right?"
         raise InputError(
             f"{source.path}: missing column(s) {', '.join(missing)} used by the mapping",
-            hint=" ".join(h for h in [*hints, delimiter_hint.strip(), f"Available: {', '.join(available)}"] if h),
+            hint=" ".join(h for h in [*hints, delimiter_hint(available), f"Available: {', '.join(available)}"] if h),
         )
 
     def apply(self, batch: Batch) -> MappedBatch:
@@ -141,7 +139,12 @@ class Plan:
             errors.add(bad, name, value.values, "not an integer id")
             return ints
         text = as_text(value.values)
-        return pc.utf8_upper(text) if kind == "enum" else text
+        if kind != "enum":
+            return text
+        # 'video' is VIDEO; a value HubSpot does not know stays as the file wrote it ('hologram'),
+        # so that the report and the results show the value the user can find in the file.
+        upper = pc.utf8_upper(text)
+        return pc.if_else(pc.is_in(upper, value_set=_ENUMS[name]), upper, text)
 
     def _rule_events(self, index: int, frame: Frame, keep: np.ndarray, skipped: Counter[str]) -> _RuleEvents:
         rule = self.mapping.events[index]

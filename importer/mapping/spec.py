@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping as AbcMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,6 +20,7 @@ import yaml
 
 from importer.errors import MappingError
 from importer.mapping.coerce import TIME_UNITS, TimestampFormat
+from importer.mapping.presets import find_preset, presets
 from importer.source.readers import FORMATS, InputOptions
 
 # Payload fields of media-played events and the type each is sent as.
@@ -44,7 +45,9 @@ MEDIA_TYPES = ("VIDEO", "AUDIO", "DOCUMENT", "OTHER", "IMAGE")
 STATES = ("STARTED", "VIEWED")
 PLAY_CONTEXTS = ("EMAIL", "EXTERNAL_PAGE")
 VALUE_TYPES = ("string", "int", "float", "bool", "timestamp")
-SOURCE_KEYS = ("column", "const", "coalesce", "template", "hash", "lookup", "param")
+SOURCE_KEYS = ("column", "const", "coalesce", "template", "hash", "lookup", "param", "add")
+# Units of the durations `add` puts on a timestamp, in milliseconds.
+DURATION_UNITS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000}
 MODIFIER_KEYS = (
     "type",
     "map",
@@ -120,6 +123,7 @@ class Expr:
     upper: bool = False
     timestamp: TimestampFormat | None = None
     when: Condition | None = None  # the value only where this holds, else null
+    duration_ms: int | None = None  # a duration of `add`: milliseconds per unit of its values
 
     def columns(self) -> list[str]:
         """Input column paths this value reads (dotted for nested JSON)."""
@@ -317,12 +321,15 @@ def _kind(node: Any) -> str:
 
 
 def load_mapping(path: str | Path, lookup_paths: dict[str, str] | None = None) -> Mapping:
-    """Read and validate a mapping file; raise ``MappingError`` listing every problem."""
+    """Read and validate a mapping file, or a shipped preset by name; raise ``MappingError`` listing every problem."""
     source = str(path)
+    preset = None if Path(path).exists() else find_preset(source)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = preset.read_text() if preset else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise MappingError(source, [f"cannot read the file ({exc.strerror or exc})"]) from None
+        raise MappingError(
+            source, [f"cannot read the file ({exc.strerror or exc})"], hint=_preset_hint(source)
+        ) from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -330,8 +337,19 @@ def load_mapping(path: str | Path, lookup_paths: dict[str, str] | None = None) -
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise MappingError(source, [f"{where}not valid YAML ({problem})"]) from None
-    base = Path(path).resolve().parent
+    base = None if preset else Path(path).resolve().parent
     return parse_mapping(doc, source=source, base_dir=base, lookup_paths=lookup_paths)
+
+
+def _preset_hint(value: str) -> str | None:
+    """For a --mapping value that names neither a file nor a preset: the presets there are."""
+    if "/" in value or "\\" in value:
+        return None
+    names = [p.name for p in presets()]
+    close = difflib.get_close_matches(value.removesuffix(".yaml"), names, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean the preset '{close[0]}'? (media-import mappings lists them)"
+    return "give a mapping file, or a preset's name: " + ", ".join(names)
 
 
 def parse_mapping(
@@ -633,6 +651,13 @@ class _ExprParser:
             else:
                 items = [self.expr(f"{path}.{kind}[{i}]", v) for i, v in enumerate(value)]
                 kw["items"] = tuple(e for e in items if e is not None)
+        elif kind == "add":
+            if force_type != "timestamp" and node.get("type") != "timestamp":
+                ck.add(f"{path}.add", "add makes a timestamp: use it for an event's timestamp")
+            kw["items"] = self._add_items(f"{path}.add", value)
+            stray = [k for k in node if k not in ("add", "when")]
+            if stray:
+                ck.add(path, f"add takes only its list (and when); put {', '.join(stray)} on its first item")
         elif kind == "template":
             if not isinstance(value, str) or not _TEMPLATE_REF.search(value):
                 ck.add(f"{path}.template", "expected text with {column} references, e.g. '{viewer}-{view}'")
@@ -655,6 +680,34 @@ class _ExprParser:
             kw["lookup_get"] = node.get("get")
         self._modifiers(path, node, kw, force_type)
         return Expr(**kw)
+
+    def _add_items(self, path: str, value: Any) -> tuple[Expr, ...]:
+        """``add: [timestamp, duration, ...]``: a time and the durations to add to it, each with its unit."""
+        ck = self.ck
+        example = "such as [started_at, {column: seconds_watched, unit: s}]"
+        if not isinstance(value, list) or len(value) < 2:
+            ck.add(path, f"expected a timestamp and one or more durations, {example}")
+            return ()
+        first = self.expr(f"{path}[0]", value[0], force_type="timestamp")
+        items = [first] if first is not None else []
+        for i, node in enumerate(value[1:], start=1):
+            where = f"{path}[{i}]"
+            if isinstance(node, (int, float)) and not isinstance(node, bool):
+                ck.add(where, f"a duration needs a unit: {{const: {node}, unit: s}} (ms, s, m or h)")
+                continue
+            node = {"column": node} if isinstance(node, str) else node
+            unit = node.get("unit") if isinstance(node, dict) else None
+            if unit not in DURATION_UNITS:
+                what = "needs a unit" if unit is None else f"has an unknown unit '{unit}'"
+                ck.add(where, f"a duration {what}: ms, s, m or h, {example}")
+                continue
+            rest = {k: v for k, v in node.items() if k != "unit"}
+            if rest.get("type", "float") not in ("int", "float"):
+                ck.add(f"{where}.type", "a duration is a number: int or float")
+            duration = self.expr(where, {**rest, "type": "float"})
+            if duration is not None:
+                items.append(replace(duration, duration_ms=DURATION_UNITS[str(unit)]))
+        return tuple(items)
 
     def _modifiers(self, path: str, node: dict[str, Any], kw: dict[str, Any], force_type: str | None) -> None:
         ck = self.ck
@@ -774,7 +827,7 @@ class _ExprParser:
 MEDIA_PROPERTIES = ("title", "duration", "oembed_url", "file_url", "thumbnail_url", "poster_url", "details_page_link")
 MEDIA_KEYS = (*MEDIA_PROPERTIES, "api", "object_types")
 MEDIA_APIS = ("crm", "objects")
-DURATION_UNITS: dict[str, int] = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
+# A media's duration is read in the same units as a timestamp's ``add`` (DURATION_UNITS above).
 
 
 def _parse_media(ck: _Checker, parser: _ExprParser, node: Any, has_external_id: bool) -> MediaSpec | None:

@@ -16,6 +16,7 @@ results record and is never sent. Rules (from HubSpot's Media Bridge docs):
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -72,6 +73,10 @@ class ErrorColumns:
                 value = pc.if_else(first, as_text(pc.take(raw, at)), value)
             reason = pc.if_else(first, why, reason)
             message = f"{name}: {why}"
+            # One problem, one message: a field that already has one (a lookup miss) is not named
+            # again by what follows from it (no contact at all).
+            named = pc.fill_null(pc.match_substring_regex(error, f"(^|; ){re.escape(name)}: "), False)
+            mask = pc.and_(mask, pc.invert(named))
             joined = pc.binary_join_element_wise(error, pa.scalar(message), "; ")
             error = pc.if_else(mask, pc.coalesce(joined, pa.scalar(message)), error)
         # Back to the batch's length: rows without a problem take a null.

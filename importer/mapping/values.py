@@ -85,7 +85,7 @@ def evaluate(expr: Expr, frame: Frame) -> Value:
         coerce = {"int": to_int, "float": to_float, "bool": to_bool}[expr.type]
         value.values, bad = coerce(arr)
         value.bad, value.raw, value.reason = bad, raw, f"not a valid {expr.type}"
-    elif expr.type == "timestamp":
+    elif expr.type == "timestamp" and expr.kind != "add":  # add gives milliseconds already
         assert expr.timestamp is not None
         raw = arr
         value.values, bad = to_epoch_ms(arr, expr.timestamp)
@@ -122,10 +122,33 @@ def _source(expr: Expr, frame: Frame) -> Value:
         return Value(pc.if_else(any_part, stable_hash_hex(joined), pa.scalar(None, pa.string())))
     if expr.kind == "lookup":
         return _lookup(expr, frame)
+    if expr.kind == "add":
+        return _add(expr, frame)
     if expr.kind == "param":
         assert expr.column is not None and expr.param_key is not None
         return Value(_param(frame.column(expr.column), expr.param_key, n))
     raise AssertionError(f"unknown rule kind {expr.kind}")
+
+
+def _add(expr: Expr, frame: Frame) -> Value:
+    """A timestamp plus durations, in whole milliseconds; null where any part is null."""
+    start, *durations = (evaluate(item, frame) for item in expr.items)
+    offset: pa.Array = pa.array(np.zeros(frame.n))
+    for item, duration in zip(expr.items[1:], durations, strict=True):
+        finite = pc.if_else(pc.is_finite(duration.values), duration.values, pa.scalar(None, pa.float64()))
+        offset = pc.add(offset, pc.multiply(finite, float(item.duration_ms or 1)))
+    total = pc.add(start.values, pc.cast(pc.round(offset), pa.int64()))
+    start_bad = start.bad if start.bad is not None else pa.array(np.zeros(frame.n, dtype=bool))
+    raw = as_text(start.raw if start.raw is not None else start.values)
+    bad, reasons = start_bad, [start.reason] if pc.any(start_bad).as_py() else []
+    for duration in durations:
+        if duration.bad is None or not pc.any(duration.bad).as_py():
+            continue
+        # The value shown with an error is the part that is wrong.
+        raw = pc.if_else(pc.and_(duration.bad, pc.invert(bad)), as_text(duration.raw), raw)
+        bad = pc.or_(bad, duration.bad)
+        reasons = [*reasons, "the duration to add is not a number"][:2]
+    return Value(total, bad=bad, raw=raw, reason=", or ".join(dict.fromkeys(reasons)) or start.reason)
 
 
 def _constant(value: Any, n: int) -> pa.Array:

@@ -24,17 +24,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.errors import ImporterError, Interrupted, TerminalError, redact
+from importer.clock import SYSTEM, Clock
+from importer.errors import ImporterError, Interrupted, QuotaExhausted, TerminalError, redact
 from importer.hubspot.auth import Credentials
 from importer.hubspot.contacts import NOT_FOUND, ContactCache, collect_emails, hubspot_lookups, install_cached, resolve
 from importer.hubspot.events import Event, events_from_results, external_id_of, key_text, path_of, session_of
 from importer.hubspot.pacing import DailyQuota, Rate, RateLimiter, format_duration
-from importer.hubspot.sender import PERCENT_PATH, PLAYED_PATH, Outcome, RetryPolicy, Sender
+from importer.hubspot.sender import DEFAULT_TIMEOUT_S, PERCENT_PATH, PLAYED_PATH, Outcome, RetryPolicy, Sender
 from importer.mapping.media import MediaResolver
+from importer.run.backfill import load_quota, save_quota, save_unread
 from importer.run.media import MediaOptions, prepare_media
 from importer.run.pipeline import Pipeline, PreparedBatch
 from importer.run.progress import NullProgress, Progress
 from importer.source.readers import SourceFile, count_rows
+from importer.state.activity import SendMeter, forget_invalid, record_invalid
 from importer.state.journal import Journal, Record, StateLock, event_keys, fingerprint, payload_hashes
 from importer.state.manifest import WATERMARK, FileTracker, split_done
 from importer.state.results import ResultsWriter, results_table
@@ -53,7 +56,7 @@ class RunOptions:
     concurrency: int = 8
     rate: Rate | None = field(default_factory=lambda: Rate(100, 10.0))
     daily_reserve: float = 0.05
-    timeout_s: float = 30.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     force: bool = False
     results_all: bool = False
@@ -66,6 +69,11 @@ class RunOptions:
     retry_leftovers: bool = True  # re-drive not_sent / transiently failed events of earlier runs
     retry_terminal: bool = False  # ...and those HubSpot refused with a 4xx
     recheck_contacts_s: float = 86_400.0  # ask again for emails HubSpot did not know this long ago
+    http2: bool = False
+    on_timeout: str = "hold"  # an event whose request got no answer: held as possibly_sent, or sent again
+    wait_for_quota: bool = False  # sleep until the daily quota resets instead of stopping
+    account_timezone: str = "UTC"  # where the account's midnight (the quota's reset) is
+    clock: Clock = SYSTEM  # the sender's, limiter's and quota's time (tests run it fast)
     media: MediaOptions = field(default_factory=MediaOptions)  # mappings with a media: section
 
 
@@ -85,8 +93,9 @@ class Runner:
         self.progress = progress or NullProgress()
         self.summary = RunSummary()
         self.journal = Journal(options.state_dir)
-        self.quota = DailyQuota(options.daily_reserve)
-        self.limiter = RateLimiter(options.rate)
+        self.quota = DailyQuota(options.daily_reserve, timezone=options.account_timezone, clock=options.clock)
+        self.quota.restore(load_quota(self.journal))
+        self.limiter = RateLimiter(options.rate, clock=options.clock)
         self._stop_error: ImporterError | None = None
         self._pending_results: list[dict[str, Any]] = []
         self._fingerprints: dict[str, str] = {}
@@ -170,8 +179,19 @@ class Runner:
             timeout_s=self.options.timeout_s,
             retry=self.options.retry,
             transport=self.options.transport,
+            http2=self.options.http2,
+            on_timeout=self.options.on_timeout,
+            wait_for_quota=self.options.wait_for_quota,
+            clock=self.options.clock,
         )
+        sender.on_notice = self.progress.describe
         self._sender = sender
+        self._meter = SendMeter(self.journal.db, self.journal.run_id)
+        if not self.options.wait_for_quota:
+            try:  # a rerun the same day, with only the reserve left: nothing to send until the reset
+                self.quota.check()
+            except QuotaExhausted as exc:
+                self._stop(exc)
         if self._prepare is not None:
             try:
                 await self._prepare(sender)
@@ -180,6 +200,7 @@ class Runner:
         queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=self.options.concurrency * 4)
         self.progress.start("sending", unit="events")
         workers = [asyncio.create_task(self._worker(sender, queue)) for _ in range(self.options.concurrency)]
+        self._workers, self._queue = workers, queue  # for ``_grace_over``
         try:
             async for events in source:
                 for event in events:
@@ -198,6 +219,9 @@ class Runner:
                 item = queue.get_nowait()
                 if item is not None:
                     self._not_sent(item, "the run stopped before this event was sent")
+            grace = getattr(self, "_grace", None)
+            if grace is not None:
+                grace.cancel()
             await sender.aclose()
             self.progress.close()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -221,6 +245,22 @@ class Runner:
     def _stop(self, error: ImporterError) -> None:
         if self._stop_error is None:
             self._stop_error = error
+            with contextlib.suppress(RuntimeError):  # no loop running: nothing in flight
+                self._grace = asyncio.get_running_loop().call_later(self.options.grace_s, self._grace_over)
+        sender = getattr(self, "_sender", None)
+        if sender is not None:
+            sender.stop()  # waits for the quota, a backoff or a 429 pause end now
+
+    def _grace_over(self) -> None:
+        """The grace period is a bound: requests still in flight then count as possibly sent (the
+        workers record them so when cancelled), and queued events as not sent."""
+        for task in getattr(self, "_workers", []):
+            task.cancel()
+        queue = getattr(self, "_queue", None)
+        while queue is not None and not queue.empty():
+            item = queue.get_nowait()
+            if item is not None:
+                self._not_sent(item, "the run stopped before this event was sent")
 
     async def _worker(self, sender: Sender, queue: asyncio.Queue[Event | None]) -> None:
         while True:
@@ -241,7 +281,8 @@ class Runner:
                 self._not_sent(event, f"not sent: {exc.message}")
                 continue
             except asyncio.CancelledError:
-                self._not_sent(event, "cancelled while in flight (it may have arrived)")
+                # In flight past the grace period: it may have arrived, so it is not sent blindly again.
+                self._record(event, Outcome("possibly_sent", None, "still in flight when the run stopped", 1, True))
                 raise
             except Exception as exc:  # a bug must stop the run cleanly, not hang the queue
                 self._stop(TerminalError(f"internal error while sending: {type(exc).__name__}: {redact(str(exc))}"))
@@ -258,7 +299,11 @@ class Runner:
         """Events earlier runs left not_sent or transiently failed, from the journal's copy."""
         if not self.options.retry_leftovers or self._stop_error is not None:
             return
-        rows = self.journal.pending(include_terminal=self.options.retry_terminal, before_run=self.journal.run_id)
+        rows = self.journal.pending(
+            include_terminal=self.options.retry_terminal,
+            include_held=self.options.on_timeout == "retry",
+            before_run=self.journal.run_id,
+        )
         events = [Event(k1, k2, payload.encode(), src or "", "", row, state, session_of(payload), path_of(payload))
                   for k1, k2, src, row, state, payload in rows]  # fmt: skip
         if self._media is not None:
@@ -295,14 +340,22 @@ class Runner:
         self._tick()
 
     def _tick(self) -> None:
+        self._sample()
         now = time.monotonic()
         if now - self._last_tick < 0.25:  # the postfix is text work: a few times a second is plenty
             self.progress.update(1)
             return
         self._last_tick = now
         c = self.summary.counts
+        rate = self.limiter.rate
         self.progress.update(1, sent=c["sent"], failed=c["failed"], retrying=self._sender.stats.retrying,
-                             eta=self._eta())  # fmt: skip
+                             limit=rate.text if rate else "none", eta=self._eta())  # fmt: skip
+
+    def _sample(self) -> None:
+        """Feed the per-window counters of the run report (requests, retries, 429s, limit, quota)."""
+        st, rate = self._sender.stats, self.limiter.rate
+        self._meter.sample((st.requests, st.retries, st.rate_limited), rate.window_s if rate else None,
+                           rate.limit if rate else None, self.quota.daily, self.quota.remaining)  # fmt: skip
 
     def _not_sent(self, event: Event, reason: str) -> None:
         self.journal.record(
@@ -360,6 +413,13 @@ class Runner:
             return f"{format_duration(max(seconds, days * 86_400))}, quota-bound"
         return format_duration(seconds)
 
+    def _unread_events(self) -> int | None:
+        """Events of the inputs not read yet (a stop before the end), at the events per row seen so far."""
+        if not self.summary.rows:
+            return 0 if self._total_rows == 0 else None
+        unread = max(0, self._total_rows - self.summary.rows)
+        return int(unread * self._admitted / self.summary.rows)
+
     def _estimate_remaining(self) -> int | None:
         """Events still to go: unread rows at the events-per-row seen so far, plus the queue."""
         if not self._total_rows or not self.summary.rows:
@@ -398,13 +458,15 @@ class Runner:
         self.summary.rows += prepared.rows
         self.summary.duplicates += prepared.duplicates
         self.summary.skipped_rows += sum(prepared.skipped.values())
-        if prepared.invalid.num_rows:
-            self.results.write(prepared.invalid)
-            self.summary.counts["invalid"] += prepared.invalid.num_rows
         path = prepared.source.path
         fp = self._fingerprints.get(path)
         if fp is None:
             fp = self._fingerprints[path] = fingerprint(prepared.source)
+            forget_invalid(reader.db, path)  # read again: its invalid events are counted anew
+        if prepared.invalid.num_rows:
+            self.results.write(prepared.invalid)
+            self.summary.counts["invalid"] += prepared.invalid.num_rows
+            record_invalid(reader.db, prepared.invalid, self.journal.run_id)
         events = prepared.events
         if self.options.since_ms is not None and events.num_rows:
             cutoff = self.options.since_ms - int(self.options.lookback_s * 1000)
@@ -435,6 +497,14 @@ class Runner:
             if refused.any():
                 self.summary.refused_before += int(refused.sum())
                 keep = ~refused
+                events = events.filter(pa.array(keep))
+                k1, k2 = k1[keep], k2[keep]
+        if not self.options.force and self.options.on_timeout == "hold" and events.num_rows:
+            # Possibly sent before (no answer in time): held, unless --on-timeout retry.
+            held = reader.held_mask(k1, k2)
+            if held.any():
+                self.summary.held_before += int(held.sum())
+                keep = ~held
                 events = events.filter(pa.array(keep))
                 k1, k2 = k1[keep], k2[keep]
         reader.claim(k1, k2, self.journal.run_id)
@@ -469,19 +539,39 @@ class Runner:
         s.finished = time.time()
         stats = getattr(self, "_sender", None)
         if stats is not None:
+            self._sample()
+            self._meter.flush()
             st = stats.stats
             s.stats = {
                 "requests": st.requests,
                 "retries": st.retries,
                 "rate_limited": st.rate_limited,
                 "unconfirmed": st.unconfirmed,
+                "timed_out": st.timed_out,
+                "connection_errors": st.connection_errors,
+                "quota_waits": st.quota_waits,
                 "oauth_refreshes": self.credentials.refreshes,
+                "on_timeout": self.options.on_timeout,
             }
+            limit = self.limiter.rate
+            s.stats["rate_limit"] = limit.text if limit is not None else None
+            s.stats["rate_lowered_by_hubspot"] = bool(
+                self.limiter.adapted_from_headers
+                and limit is not None
+                and self.limiter.requested is not None
+                and limit.per_second < self.limiter.requested.per_second
+            )
         s.quota = {
             "daily": self.quota.daily,
             "remaining": self.quota.remaining,
             "reserve": self.quota.reserve,
+            "resets_at": self.quota.reset_at,
+            "timezone": self.quota.timezone,
         }
+        save_quota(self.journal, self.quota.to_state())
+        save_unread(self.journal, self._unread_events())
+        if isinstance(self._stop_error, QuotaExhausted):
+            self._stop_error = self.quota.exhausted_error()  # the figures the summary shows too
         if self._stop_error is not None:
             s.stopped = redact(self._stop_error.message)
             s.stop_hint = self._stop_error.hint

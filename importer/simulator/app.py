@@ -15,15 +15,14 @@ What a client can rely on:
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import math
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from importer.clock import SYSTEM, Clock
 from importer.simulator import faults as f
 from importer.simulator import media as m
 from importer.simulator.auth import Auth, correlation_id, error_body
@@ -78,13 +77,17 @@ class SimulatorApp:
     def __init__(
         self,
         config: SimulatorConfig,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM,
         access_log: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config.check()
-        self.limiter = RateLimiter(config.burst, config.window_ms, config.daily_limit, clock)
-        self.faults = f.FaultInjector(config, clock)
-        self.auth = Auth(config, clock)
+        self.clock = clock
+        self.limiter = RateLimiter(
+            config.burst, config.window_ms, config.daily_limit, clock.monotonic, wall=clock.time,
+            background_load=config.background_load,
+        )  # fmt: skip
+        self.faults = f.FaultInjector(config, clock.monotonic)
+        self.auth = Auth(config, clock.monotonic)
         self.store = EventStore(config.record_path)
         self.media = m.MediaStore(config.app_id)
         self.stats = Stats()
@@ -121,7 +124,7 @@ class SimulatorApp:
             return self._answer(405, error_body(f"{request.method} is not allowed on {path}", "METHOD_NOT_ALLOWED"))
         delay = self.faults.latency_s()
         if delay:
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
         if request.client_gone():
             self.stats.abandoned += 1
             return None
@@ -145,7 +148,7 @@ class SimulatorApp:
                 return None
             if fault.kind != f.SLOW:
                 return self._fault_answer(fault.status)
-            await asyncio.sleep(self.config.slow_ms / 1000)
+            await self.clock.sleep(self.config.slow_ms / 1000)
             if request.client_gone():
                 self.stats.abandoned += 1
                 return None
@@ -342,7 +345,11 @@ class SimulatorApp:
         refuse = body.get("refuse") or {}
         if not isinstance(refuse, dict):
             raise ValueError("refuse must map externalIds to messages")
-        self.media.refused.update({str(k): str(v) for k, v in refuse.items()})
+        for ext, message in refuse.items():  # null: creates of that externalId succeed again
+            if message is None:
+                self.media.refused.pop(str(ext), None)
+            else:
+                self.media.refused[str(ext)] = str(message)
         return {"added": added, "total": len(self.media.objects)}
 
     def stats_json(self) -> dict[str, object]:
@@ -360,7 +367,7 @@ class SimulatorApp:
     def reconfigure(self, changes: Mapping[str, object]) -> None:
         new = apply_changes(self.config, changes)
         self.config = new
-        self.limiter.reconfigure(new.burst, new.window_ms, new.daily_limit)
+        self.limiter.reconfigure(new.burst, new.window_ms, new.daily_limit, new.background_load)
         self.faults.reconfigure(
             new, reseed="seed" in changes, restart_storms=any(k.startswith("storm_") for k in changes)
         )

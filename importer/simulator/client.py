@@ -59,10 +59,10 @@ class SimulatorClient:
         return media
 
     def seed_media(
-        self, objects: list[dict[str, Any]] | None = None, refuse: dict[str, str] | None = None
+        self, objects: list[dict[str, Any]] | None = None, refuse: dict[str, str | None] | None = None
     ) -> dict[str, Any]:
         """Add objects that already exist (``{"mediaType", "id"?, "externalId"?, "title"?, ...}``) and/or
-        make creates of some externalIds fail with a message."""
+        make creates of some externalIds fail with a message (None: they succeed again)."""
         body = {"objects": objects or [], "refuse": refuse or {}}
         answer: dict[str, Any] = self._json(self._http.post("/__sim/media", json=body))
         return answer

@@ -32,6 +32,12 @@ Inspection (no token, never rate-limited): GET /__sim/events?sessionId=..&state=
 &since=N&limit=N, GET /__sim/stats, POST /__sim/reset, GET|POST /__sim/config.
 """
 
+EXAMPLES = """\
+examples:
+  media-import simulate --port 8787
+  media-import simulate --port 8787 --burst 100 --window-ms 10000 --daily 250000
+  media-import simulate --port 0 --error-rate 0.05 --latency-ms 50 --seed 7"""
+
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     d = _DEFAULTS
@@ -143,6 +149,17 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=d.storm_duration_s,
         help="length of each 429 storm in seconds (default: %(default)s)",
+    )
+    faults.add_argument(
+        "--storm-first-s",
+        type=float,
+        help="start the first 429 storm after N seconds (default: --storm-every-s)",
+    )
+    faults.add_argument(
+        "--background-load",
+        type=float,
+        default=d.background_load,
+        help="share of the burst window another integration of the account keeps busy, e.g. 0.3 (default: %(default)s)",
     )
 
     media = parser.add_argument_group("media objects")
@@ -262,6 +279,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "simulate",
         help="run a local HubSpot Media Bridge simulator",
         description=DESCRIPTION,
+        epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_options(parser)

@@ -63,6 +63,8 @@ class SimulatorConfig:
     fault_retry_after_s: int | None = None  # Retry-After on 423 and 477 when set
     storm_every_s: float | None = None  # a 429 storm starts every N seconds...
     storm_duration_s: float = 2.0  # ...and lasts this long
+    storm_first_s: float | None = None  # the first storm starts this long after the start (default storm_every_s)
+    background_load: float = 0.0  # share of the burst window another integration keeps busy (0..1)
     contacts: dict[str, int] = field(default_factory=dict)  # email -> contact id
     # strict: an event whose mediaBridgeId / externalId names no media object is refused (400)
     media_objects: str = "strict"
@@ -103,6 +105,8 @@ class SimulatorConfig:
                 out.append(f"{name} must be between 0 and 1, got {rate}")
         if sum(rates.values()) > 1.0 + 1e-9:
             out.append(f"the fault rates add up to {sum(rates.values()):g}, more than 1")
+        if not 0.0 <= self.background_load < 1.0:
+            out.append(f"background_load must be at least 0 and below 1, got {self.background_load}")
         if self.fault_retry_after_s is not None and self.fault_retry_after_s < 0:
             out.append("fault_retry_after_s must be >= 0")
         if self.storm_every_s is not None:
@@ -110,6 +114,8 @@ class SimulatorConfig:
                 out.append(f"storm_every_s must be > 0, got {self.storm_every_s}")
             elif not 0 < self.storm_duration_s < self.storm_every_s:
                 out.append("storm_duration_s must be > 0 and shorter than storm_every_s")
+        if self.storm_first_s is not None and self.storm_first_s < 0:
+            out.append(f"storm_first_s must be >= 0, got {self.storm_first_s}")
         for token, scopes in self.tokens.items():
             if not token or ":" in token or any(c.isspace() for c in token):
                 out.append(f"token {token!r} must be non-empty, without ':' or spaces")

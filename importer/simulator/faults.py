@@ -58,16 +58,18 @@ class FaultInjector:
     def storm_left_s(self) -> float:
         """Seconds left in the current 429 storm, or 0 when there is none.
 
-        Storms start ``storm_every_s`` after the start (or the last reset or storm change) and
-        then every ``storm_every_s``; the first stretch is calm so a client can get going.
+        Storms start ``storm_first_s`` (default ``storm_every_s``) after the start (or the last reset
+        or storm change) and then every ``storm_every_s``; the first stretch is calm so a client can
+        get going.
         """
         every = self.config.storm_every_s
         if every is None:
             return 0.0
         elapsed = self._clock() - self._storm_origin
-        if elapsed < every:
+        first = every if self.config.storm_first_s is None else self.config.storm_first_s
+        if elapsed < first:
             return 0.0
-        into = elapsed % every
+        into = (elapsed - first) % every
         return max(0.0, self.config.storm_duration_s - into)
 
     def draw(self) -> Fault | None:

@@ -5,12 +5,16 @@ request that is not itself answered 429 uses one slot of the window and one of t
 its outcome (200, 400, a 5xx fault, a dropped connection). 401/403 answers and 429s use nothing,
 so after a 429 the window empties on schedule and a well-paced client always recovers.
 The daily quota resets at midnight UTC (HubSpot: midnight in the account's time zone).
+
+``background_load`` plays another integration of the same account that keeps that share of the
+burst window busy: fewer slots are left, and the Remaining header counts the other's requests too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -18,12 +22,8 @@ TEN_SECONDLY = "TEN_SECONDLY_ROLLING"
 DAILY = "DAILY"
 
 
-def _utc_today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
-
-
-def _seconds_to_utc_midnight() -> float:
-    now = dt.datetime.now(dt.UTC)
+def _seconds_to_utc_midnight(wall: float) -> float:
+    now = dt.datetime.fromtimestamp(wall, dt.UTC)
     tomorrow = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
     return (tomorrow - now).total_seconds()
 
@@ -35,21 +35,36 @@ class RateLimiter:
         window_ms: int,
         daily: int | None,
         clock: Callable[[], float],
-        today: Callable[[], dt.date] = _utc_today,
+        wall: Callable[[], float] = time.time,
+        background_load: float = 0.0,
+        today: Callable[[], dt.date] | None = None,
     ) -> None:
         self._clock = clock
-        self._today = today
+        self._wall = wall
+        self._today_of = today
         self._hits: deque[float] = deque()
-        self._day = today()
+        self._day = self._today()
         self.daily_used = 0
         self.burst = burst
         self.window_s = window_ms / 1000
         self.window_ms = window_ms
         self.daily = daily
+        self.background_load = background_load
 
-    def reconfigure(self, burst: int, window_ms: int, daily: int | None) -> None:
+    def _today(self) -> dt.date:
+        if self._today_of is not None:
+            return self._today_of()
+        return dt.datetime.fromtimestamp(self._wall(), dt.UTC).date()
+
+    @property
+    def background(self) -> int:
+        """Slots of the window the other integration keeps busy."""
+        return int(self.burst * self.background_load)
+
+    def reconfigure(self, burst: int, window_ms: int, daily: int | None, background_load: float = 0.0) -> None:
         """New limits keep the requests already counted."""
         self.burst, self.window_ms, self.window_s, self.daily = burst, window_ms, window_ms / 1000, daily
+        self.background_load = background_load
 
     def reset(self) -> None:
         self._hits.clear()
@@ -70,7 +85,7 @@ class RateLimiter:
         self._expire()
         if self.daily and self.daily_used >= self.daily:
             return DAILY
-        if self.burst and len(self._hits) >= self.burst:
+        if self.burst and len(self._hits) + self.background >= self.burst:
             return TEN_SECONDLY
         self.daily_used += 1
         if self.burst:
@@ -85,7 +100,7 @@ class RateLimiter:
     def retry_after_s(self, policy: str) -> int:
         """Whole seconds until a refused request could pass (never 0, so clients do wait)."""
         if policy == DAILY:
-            return max(1, math.ceil(_seconds_to_utc_midnight()))
+            return max(1, math.ceil(_seconds_to_utc_midnight(self._wall())))
         self._expire()
         if not self._hits:
             return 1
@@ -98,7 +113,7 @@ class RateLimiter:
         if self.burst:
             out += [
                 ("X-HubSpot-RateLimit-Max", str(self.burst)),
-                ("X-HubSpot-RateLimit-Remaining", str(max(0, self.burst - len(self._hits)))),
+                ("X-HubSpot-RateLimit-Remaining", str(max(0, self.burst - len(self._hits) - self.background))),
                 ("X-HubSpot-RateLimit-Interval-Milliseconds", str(self.window_ms)),
             ]
         if self.daily:

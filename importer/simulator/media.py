@@ -370,6 +370,12 @@ def sample_objects() -> list[dict[str, Any]]:
     return [{"id": n + 1000, "mediaType": "VIDEO", "title": f"Episode {n}"} for n in range(1, 500)]
 
 
+def sample_external_objects() -> list[dict[str, Any]]:
+    """The samples' ``external_id`` media (vid-1 … vid-499) as objects of the account: for tests whose
+    subject is the events alone (pacing, faults), so that they need no media sync."""
+    return [{"externalId": f"vid-{n}", "mediaType": "VIDEO", "title": f"Episode {n}"} for n in range(1, 500)]
+
+
 def fixture_objects() -> list[dict[str, Any]]:
     """The objects the simulator's own tests name in hand-written events (externalId video-1 / media-9 / v,
     mediaBridgeId 3, 9, 99): seeded next to ``sample_objects`` by the test fixtures."""

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
+from importer.clock import SYSTEM, Clock
 from importer.simulator.app import SimulatorApp
 from importer.simulator.client import SimulatorClient
 from importer.simulator.config import SimulatorConfig
@@ -21,9 +22,10 @@ async def serve(
     until: asyncio.Event,
     on_ready: Callable[[str], None] | None = None,
     access_log: Callable[[str], None] | None = None,
+    clock: Clock = SYSTEM,
 ) -> None:
     """Serve on the current event loop until ``until`` is set, then close every connection."""
-    app = SimulatorApp(config, access_log=access_log)
+    app = SimulatorApp(config, clock=clock, access_log=access_log)
     http = HttpServer(app.handle)
     try:
         port = await http.start(config.host, config.port)
@@ -44,10 +46,14 @@ class Simulator:
 
     ``config`` is the starting configuration; ``sim.client.configure`` changes the running server
     (``sim.config`` and ``sim.token`` keep describing the start).
+
+    ``clock`` is the simulator's time (limits, storms, latency, token expiry, the daily reset): a
+    ``ScaledClock`` shared with the client under test plays minutes or a midnight in a second.
     """
 
-    def __init__(self, config: SimulatorConfig | None = None) -> None:
+    def __init__(self, config: SimulatorConfig | None = None, clock: Clock = SYSTEM) -> None:
         self.config = (config or SimulatorConfig()).check()
+        self.clock = clock
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -91,7 +97,7 @@ class Simulator:
             self._loop = loop
             self._stop = asyncio.Event()
             try:
-                loop.run_until_complete(serve(self.config, self._stop, on_ready))
+                loop.run_until_complete(serve(self.config, self._stop, on_ready, clock=self.clock))
             except BaseException as exc:  # reported to start(); the thread must not die silently
                 failure.append(exc)
             finally:

@@ -14,6 +14,7 @@ never as exceptions; a file that cannot be read at all raises ``InputError``.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import glob
 import gzip
@@ -199,11 +200,11 @@ def _sniff(source: SourceFile) -> bytes:
 
 
 def _decode(source: SourceFile, data: bytes, encoding: str) -> str:
-    wide = encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32", "utf16", "utf32"))
-    if b"\x00" in data and not wide:
+    encoding = text_encoding(data, encoding)
+    if b"\x00" in data and not _is_wide(encoding):
         raise InputError(
             f"{source.path}: binary content, not {source.format.upper()} text",
-            hint="check the file and its extension; Parquet files must end in .parquet",
+            hint=_binary_hint(data),
         )
     try:
         return data.decode(encoding)
@@ -211,10 +212,123 @@ def _decode(source: SourceFile, data: bytes, encoding: str) -> str:
         # A cut multi-byte character at the end of the sniffed block is not an error.
         if exc.start >= len(data) - 4 and exc.reason == "unexpected end of data":
             return data[: exc.start].decode(encoding)
-        raise InputError(
-            f"{source.path}: byte {exc.start} is not valid {encoding}",
-            hint="set input.encoding in the mapping (e.g. latin-1 or utf-8-sig)",
-        ) from None
+        line = 1 + data[: exc.start].count(b"\n")
+        raise _undecodable(source, encoding, line, data[exc.start : exc.end]) from None
+
+
+# Encodings. Byte order marks say what a file is, whatever the mapping's default: Excel's "Unicode
+# text" is UTF-16 with a BOM. UTF-32's marks come first, as UTF-16 LE's is a prefix of UTF-32 LE's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+)
+
+
+def text_encoding(head: bytes, declared: str) -> str:
+    """The encoding to read a text file in: a UTF-16 or UTF-32 byte order mark wins over ``declared``.
+
+    ``utf-16`` and ``utf-32`` read the mark and the byte order from the data.
+    """
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return declared if declared.lower().replace("_", "-").startswith(name) else name
+    return declared
+
+
+def _is_wide(encoding: str) -> bool:
+    return encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32", "utf16", "utf32"))
+
+
+def _encoding_of(source: SourceFile, options: InputOptions) -> str:
+    with open_binary(source) as fh:
+        head = fh.read(4)
+    return text_encoding(head, options.encoding)
+
+
+def _binary_hint(data: bytes) -> str:
+    """UTF-16 text without a BOM has a zero in every other byte of its ASCII characters."""
+    sample = data[:4096]
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if len(sample) >= 8 and max(even, odd) > len(sample) // 4 and min(even, odd) == 0:
+        order = "le" if odd > even else "be"
+        return f"this looks like UTF-16 text without a byte order mark: set input.encoding: utf-16-{order}"
+    return "check the file and its extension; Parquet files must end in .parquet"
+
+
+def _undecodable(source: SourceFile, encoding: str, line: int, raw: bytes) -> InputError:
+    """A decode error: where it is (line and data row) and the encoding Excel files usually need."""
+    row = line if source.format == "jsonl" else line - 1  # a CSV's line 1 is its header
+    where = f"line {line}" if row < 1 else f"line {line} (data row {row})"
+    shown = " ".join(f"0x{b:02x}" for b in raw[:4]) or "a byte"
+    if encoding.lower().replace("_", "-") in ("windows-1252", "cp1252"):
+        hint = "set input.encoding in the mapping to the encoding the file was written in"
+    else:
+        hint = (
+            "a file saved by Excel or another Windows program is usually windows-1252: "
+            "set input.encoding: windows-1252 in the mapping"
+        )
+    return InputError(f"{source.path}: {where}: {shown} is not valid {encoding}", hint=hint)
+
+
+def _find_undecodable(source: SourceFile, encoding: str) -> InputError | None:
+    """Scan the file for its first byte that does not decode (only after a reader said there is one)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line = 1
+    try:
+        with open_binary(source) as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    seen = exc.object[: exc.start]
+                    return _undecodable(
+                        source, encoding, line + bytes(seen).count(b"\n"), exc.object[exc.start : exc.end]
+                    )
+                line += chunk.count(b"\n")
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        return _undecodable(source, encoding, line, exc.object[exc.start : exc.end])
+    except (OSError, EOFError, zlib.error, LookupError):
+        return None
+    return None
+
+
+class _Utf8Lines:
+    """A binary stream in another encoding, read as lines of UTF-8 (JSON Lines in UTF-16 or UTF-32)."""
+
+    def __init__(self, raw: IO[bytes], encoding: str) -> None:
+        self._text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+
+    def readlines(self, hint: int) -> list[bytes]:
+        return [line.encode("utf-8") for line in self._text.readlines(hint)]
+
+
+# Delimiters: a header read as one column whose name holds one of these was split on the wrong one.
+_DELIMITER_NAMES = {";": "semicolon", "|": "pipe", "\t": "tab", ",": "comma"}
+
+
+def guess_delimiter(header: Sequence[str]) -> str | None:
+    """The delimiter a one-column header was most likely written with, or None."""
+    if len(header) != 1:
+        return None
+    counts = {d: header[0].count(d) for d in _DELIMITER_NAMES}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else None
+
+
+def delimiter_hint(header: Sequence[str]) -> str:
+    """A hint naming the likely delimiter of a one-column header (empty when it holds none)."""
+    found = guess_delimiter(header)
+    if found is None:
+        return ""
+    shown = "\\t" if found == "\t" else found
+    return (
+        f"The header is one column that holds {_DELIMITER_NAMES[found]}s: the file looks {_DELIMITER_NAMES[found]}-"
+        f'separated; set input.delimiter: "{shown}" in the mapping.'
+    )
 
 
 def _delimiter(source: SourceFile, options: InputOptions) -> str:
@@ -394,6 +508,7 @@ def _parquet_batches(source: SourceFile, options: InputOptions, columns: Sequenc
 
 def _csv_batches(source: SourceFile, options: InputOptions, columns: Sequence[str] | None) -> Iterator[Batch]:
     header = read_columns(source, options)
+    encoding = _encoding_of(source, options)
     wanted = list(columns) if columns is not None else header
     bad: list[BadRow] = []
 
@@ -413,7 +528,7 @@ def _csv_batches(source: SourceFile, options: InputOptions, columns: Sequence[st
     read_opts = pacsv.ReadOptions(
         use_threads=False,
         block_size=_CSV_BLOCK_BYTES,
-        encoding=options.encoding.replace("-sig", ""),
+        encoding=encoding.replace("-sig", ""),
         column_names=header,
         skip_rows=1,
     )
@@ -456,6 +571,10 @@ def _csv_batches(source: SourceFile, options: InputOptions, columns: Sequence[st
             numbers, row = _number_around(row, table.num_rows, bad)
             yield Batch(source, table, numbers, bad[:])
     except (pa.ArrowException, OSError, EOFError, zlib.error) as exc:
+        if "invalid UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError):
+            located = _find_undecodable(source, encoding.replace("-sig", ""))
+            if located is not None:
+                raise located from None
         done = row - 1 + pending_rows
         where = f"after data row {done}: " if done else ""
         raise InputError(f"{source.path}: {where}{_short(exc)}") from None
@@ -469,7 +588,11 @@ def _json_batches(source: SourceFile, options: InputOptions, columns: Sequence[s
     # so a field that is null for a million lines and then appears is not an error.
     # A JSON Lines row number is its line number: blank and broken lines keep their place.
     line_no = 0
-    with open_binary(source) as fh:
+    file_encoding = _encoding_of(source, options)
+    with open_binary(source) as raw:
+        recode = _is_wide(file_encoding)  # lines are split on b"\n": UTF-16 and UTF-32 come as UTF-8
+        fh: Any = _Utf8Lines(raw, file_encoding) if recode else raw
+        encoding = "utf-8" if recode else options.encoding
         try:
             while True:
                 lines = fh.readlines(_JSON_CHUNK_BYTES)
@@ -477,10 +600,13 @@ def _json_batches(source: SourceFile, options: InputOptions, columns: Sequence[s
                     break
                 first_line = line_no + 1
                 line_no += len(lines)
-                table, numbers, bad = _parse_json_lines(lines, first_line, options.encoding)
+                table, numbers, bad = _parse_json_lines(lines, first_line, encoding)
                 if columns is not None:
                     table = _select(table, columns)
                 yield Batch(source, table, pa.array(numbers, type=pa.int64()), bad)
+        except UnicodeDecodeError:
+            problem = _find_undecodable(source, file_encoding)
+            raise problem or InputError(f"{source.path}: not valid {file_encoding}") from None
         except (OSError, EOFError, zlib.error) as exc:
             where = f"after line {line_no}: " if line_no else ""
             raise InputError(f"{source.path}: {where}{_short(exc)}") from None

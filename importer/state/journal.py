@@ -13,7 +13,8 @@ So a crash can re-send at most the events that were in flight.
 
 Tables: ``events`` (sent / failed / not_sent, with the payload of those not
 sent, for re-driving), ``runs`` (history), ``files`` (the manifest of input
-files seen, for incremental runs).
+files seen, for incremental runs); what the run report needs besides (per-window
+send counters, invalid events by reason) is in ``activity.py``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import pyarrow as pa
 from importer.errors import ConfigError, LockedError
 from importer.mapping.keyset import hash_keys
 from importer.source.readers import SourceFile
+from importer.state.activity import event_facets, migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -146,6 +148,7 @@ class Journal:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=10000")
         self.db.executescript(SCHEMA)
+        migrate(self.db)  # the report's columns and counters (importer/state/activity.py)
         self.run_id: int | None = None
 
     def close(self) -> None:
@@ -179,6 +182,7 @@ class Journal:
     # -- events -----------------------------------------------------------------------------
     _SENT = "e.status = 'sent'"
     _REFUSED = "e.status = 'failed' AND e.transient = 0"
+    _HELD = "e.status = 'possibly_sent'"  # no answer in time: it may have arrived
 
     def _matches(self, k1: np.ndarray, k2: np.ndarray, where: str, value: str = "1") -> list[tuple[int, Any]]:
         """(position, value) of each key whose record satisfies ``where`` — one join for a whole batch."""
@@ -200,6 +204,10 @@ class Journal:
     def refused_mask(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
         """Which of these keys HubSpot refused for good (a 4xx) in an earlier run."""
         return self._mask(k1, k2, self._REFUSED)
+
+    def held_mask(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
+        """Which of these keys were possibly sent (their request timed out) and are held."""
+        return self._mask(k1, k2, self._HELD)
 
     def sent_hashes(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
         """The payload hash each key was sent with (0 where it was not sent)."""
@@ -224,14 +232,15 @@ class Journal:
         keep_payload = rec.status != "sent"
         self.db.execute(
             """INSERT INTO events(k1, k2, status, transient, source, fingerprint, row, state, payload_hash,
-                                  http_status, error, attempts, payload, run_id, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  http_status, error, attempts, payload, run_id, updated_at, day, media, contact)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(k1, k2) DO UPDATE SET
                  status=excluded.status, transient=excluded.transient, source=excluded.source,
                  fingerprint=excluded.fingerprint, row=excluded.row, state=excluded.state,
                  payload_hash=excluded.payload_hash, http_status=excluded.http_status,
                  error=excluded.error, attempts=excluded.attempts, payload=excluded.payload,
-                 run_id=excluded.run_id, updated_at=excluded.updated_at
+                 run_id=excluded.run_id, updated_at=excluded.updated_at,
+                 day=excluded.day, media=excluded.media, contact=excluded.contact
                WHERE events.status != 'sent' OR excluded.status = 'sent'""",
             (
                 rec.k1,
@@ -249,6 +258,7 @@ class Journal:
                 rec.payload.decode() if keep_payload else None,
                 self.run_id,
                 time.time(),
+                *event_facets(rec.payload),
             ),
         )
 
@@ -268,12 +278,15 @@ class Journal:
         )
 
     def pending(
-        self, *, include_terminal: bool = False, before_run: int | None = None
+        self, *, include_terminal: bool = False, include_held: bool = False, before_run: int | None = None
     ) -> list[tuple[int, int, str, int | None, str | None, str]]:
-        """Events left unsent by earlier runs: (k1, k2, source, row, state, payload)."""
+        """Events left unsent by earlier runs: (k1, k2, source, row, state, payload); with
+        ``include_held`` also those possibly sent (sending them again risks a duplicate)."""
         where = "status = 'not_sent' OR (status = 'failed' AND transient = 1)"
         if include_terminal:
             where += " OR status = 'failed'"
+        if include_held:
+            where += " OR status = 'possibly_sent'"
         args: tuple[int, ...] = ()
         extra = ""
         if before_run is not None:

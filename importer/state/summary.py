@@ -24,6 +24,7 @@ class RunSummary:
     changed: int = 0
     leftovers: int = 0
     refused_before: int = 0
+    held_before: int = 0  # possibly sent by an earlier run (no answer in time), not sent again
     contact_lookups: dict[str, int] = field(default_factory=dict)
     media: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
@@ -41,7 +42,9 @@ class RunSummary:
     def to_dict(self) -> dict[str, Any]:
         sent = self.counts.get("sent", 0)
         return {
-            "counts": {s: self.counts.get(s, 0) for s in ("sent", "skipped", "invalid", "failed", "not_sent")},
+            "counts": {
+                s: self.counts.get(s, 0) for s in ("sent", "skipped", "invalid", "failed", "not_sent", "possibly_sent")
+            },
             "rows": self.rows,
             "duplicates": self.duplicates,
             "rows_skipped_by_rules": self.skipped_rows,
@@ -51,6 +54,7 @@ class RunSummary:
             "changed_since_sent": self.changed,
             "leftovers_redriven": self.leftovers,
             "refused_before": self.refused_before,
+            "possibly_sent_before": self.held_before,
             "contact_lookups": self.contact_lookups,
             "media": self.media,
             "duration_s": round(self.duration_s, 3),
@@ -75,6 +79,20 @@ class RunSummary:
                 f"Media objects: {m['distinct']:,} distinct, {m['known']:,} known before, {m['found']:,} found in "
                 f"HubSpot, {m['created']:,} created, {m['failed']:,} failed, {m['invalid']:,} invalid"
             )
+        if c["possibly_sent"]:
+            lines.append(
+                f"{c['possibly_sent']:,} events possibly sent: their requests got no answer in time, so each may "
+                "have arrived; held, not sent again (--on-timeout retry sends them, risking duplicates)"
+            )
+        if self.stats.get("timed_out") and self.stats.get("on_timeout") == "retry":
+            lines.append(
+                f"{self.stats['timed_out']:,} requests got no answer in time and were sent again: "
+                "at worst that many duplicates"
+            )
+        if self.held_before:
+            lines.append(f"{self.held_before:,} events possibly sent by earlier runs were held (--on-timeout hold)")
+        if self.stats.get("rate_lowered_by_hubspot"):
+            lines.append(f"HubSpot's headers lowered the rate to {self.stats['rate_limit']} (below --rate)")
         if self.files_skipped:
             lines.append(f"{self.files_skipped:,} input file(s) skipped: imported before and unchanged")
         if self.leftovers:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from importer.simulator import Simulator
 
-from .helpers import Cli, RecordingProxy
+from .helpers import RecordingProxy
 
 
 @pytest.fixture
@@ -25,11 +24,6 @@ def make_simulator(make_simulator: Callable[..., Simulator]) -> Callable[..., Si
         return sim
 
     return make
-
-
-@pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    return Cli(tmp_path, capsys, monkeypatch)
 
 
 @pytest.fixture

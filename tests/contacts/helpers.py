@@ -13,14 +13,11 @@ import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-from support import Ran, Reply, SimulatorProxy, results_rows, summary_of  # noqa: F401
+from support import Cli, Ran, Reply, SimulatorProxy, ms, results_rows, summary_of
 
-from importer.cli.main import main
 from importer.simulator import Simulator
 
 BATCH_READ = "/crm/v3/objects/contacts/batch/read"
@@ -29,7 +26,6 @@ PERCENT = "media-played-percent"
 NOT_FOUND = "contact not found in HubSpot"
 NOT_CACHED = "not in the HubSpot cache"
 CONTACTS_READ = "crm.objects.contacts.read"
-ENV_NAMES = ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_CLIENT_ID", "HUBSPOT_CLIENT_SECRET", "HUBSPOT_REFRESH_TOKEN")
 
 CRM_MAPPING = """\
 lookups:
@@ -43,11 +39,6 @@ events:
   - state: STARTED
     timestamp: started_at
 """
-
-
-def ms(text: str) -> int:
-    """Epoch milliseconds of an ISO 8601 UTC time."""
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).timestamp() * 1000)
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
@@ -77,53 +68,6 @@ def sim_events(sim: Simulator, endpoint: str | None = None) -> list[dict[str, An
     """Accepted event bodies, oldest first (only ``endpoint``'s when given)."""
     records = sim.client.events(endpoint=endpoint) if endpoint else sim.client.events()
     return [r["event"] for r in records]
-
-
-class Cli:
-    """``media-import`` in this process with one mapping file and one state directory."""
-
-    def __init__(self, tmp: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-        self.tmp = tmp
-        self.state = tmp / "state"
-        self.mapping = tmp / "mapping.yaml"
-        self._capsys = capsys
-        self._monkeypatch = monkeypatch
-        self._n = 0
-        for name in ENV_NAMES:
-            monkeypatch.delenv(name, raising=False)
-
-    def use_mapping(self, text: str) -> Path:
-        self.mapping.write_text(text, encoding="utf-8")
-        return self.mapping
-
-    def token(self, value: str) -> None:
-        self._monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", value)
-
-    def __call__(self, *args: object, check: bool = True) -> tuple[int, str, str]:
-        """Exit code, stdout, stderr; with ``check``, neither a traceback nor an internal error."""
-        self._capsys.readouterr()
-        code = main([str(a) for a in args])
-        out, err = self._capsys.readouterr()
-        if check:
-            assert "Traceback" not in out + err, err
-            assert "internal error" not in out + err, err
-        return code, out, err
-
-    def run(self, base_url: str, *inputs: Path, extra: Sequence[object] = (), check: bool = True) -> Ran:
-        self._n += 1
-        results = self.tmp / f"results-{self._n}.csv"
-        code, out, err = self(
-            "run", *inputs, "-m", self.mapping, "--results", results, "--state-dir", self.state,
-            "--base-url", base_url, "--rate", "none", "-q", *extra, check=check,
-        )  # fmt: skip
-        return Ran(code, out, err, results)
-
-    def check_json(self, *inputs: Path, state_dir: Path | None = None) -> tuple[int, dict[str, Any]]:
-        code, out, _ = self(
-            "check", *inputs, "-m", self.mapping, "--state-dir", state_dir or self.state, "--json", "-q"
-        )
-        report: dict[str, Any] = json.loads(out[out.index("{") :])
-        return code, report
 
 
 @dataclass
@@ -160,3 +104,6 @@ class RecordingProxy(SimulatorProxy):
             assert body["idProperty"] == "email", body
             out.append([item["id"] for item in body["inputs"]])
         return out
+
+
+__all__ = ["Cli", "Ran", "Reply", "SimulatorProxy", "ms", "results_rows", "summary_of"]

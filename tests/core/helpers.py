@@ -8,13 +8,14 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
+from support import ms
 
 from importer.mapping.report import Report
 from importer.mapping.spec import parse_mapping
@@ -32,11 +33,6 @@ BASE_FIELDS: dict[str, Any] = {
 }
 BASE_EVENTS: list[dict[str, Any]] = [{"state": "STARTED", "timestamp": "ts"}]
 T0 = "2025-01-01T00:00:00Z"
-
-
-def ms(text: str) -> int:
-    """Milliseconds since the epoch of an ISO 8601 text with an offset, computed without floats."""
-    return (datetime.fromisoformat(text) - EPOCH) // timedelta(milliseconds=1)
 
 
 def mapping_doc(
@@ -131,3 +127,6 @@ def run(
 def column(outcome: Outcome, name: str) -> list[Any]:
     """One payload field across all valid events (None where omitted)."""
     return [p.get(name) for p in outcome.payloads]
+
+
+__all__ = ["ms"]

@@ -40,7 +40,8 @@ FULL: dict[str, Any] = {
 
 
 def encode(*rows: dict[str, Any]) -> list[str]:
-    return encode_payloads(pa.Table.from_pylist(list(rows), schema=EVENT_SCHEMA)).to_pylist()
+    payloads: list[str] = encode_payloads(pa.Table.from_pylist(list(rows), schema=EVENT_SCHEMA)).to_pylist()
+    return payloads
 
 
 def test_field_names_are_exactly_the_documented_ones() -> None:

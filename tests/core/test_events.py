@@ -65,7 +65,7 @@ WATCH = ("sid,cid,ts,pct", f"a,1,{T0},75", f"b,1,{T0},50", f"c,1,{T0},10", f"d,1
         ({"any": [{"column": "pct", "gt": 60}, {"column": "pct", "lt": 20}]}, ["a", "c"]),
     ],
 )
-def test_conditions(tmp_path: Path, when: dict, viewed: list[str]) -> None:
+def test_conditions(tmp_path: Path, when: dict[str, Any], viewed: list[str]) -> None:
     data = csv_file(tmp_path / "p.csv", *WATCH)
     doc = mapping_doc(events=[{"state": "VIEWED", "timestamp": "ts", "when": when}])
     out = run(doc, [data], tmp_path)
@@ -243,7 +243,7 @@ def test_a_share_written_with_a_percent_sign_is_a_percent(tmp_path: Path) -> Non
     )
     doc = mapping_doc(events=[{"type": "percent", "timestamp": "ts", "percent": {"value": "pv"}}])
     out = run(doc, [data], tmp_path)
-    reached = {}
+    reached: dict[str, list[int]] = {}
     for p in out.payloads:
         reached.setdefault(p["sessionId"], []).append(p["playedPercent"])
     assert reached == {"a": [0, 25, 50], "b": [0], "c": [0, 25, 50, 75, 100], "e": [0, 25, 50]}

@@ -10,16 +10,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support import Cli
 
 from importer.state.results import read_results
 
 from .helpers import REPO, T0, csv_file, mapping_doc, write_mapping, write_rows, write_text
 
-Cli = Callable[..., tuple[int, str, str]]
 GOOD = f"sid,cid,ts\na,1,{T0}\n"
 
 
@@ -187,7 +186,7 @@ def test_wrong_delimiter_hints_at_input_delimiter(tmp_path: Path, mapping: Path,
     lines = error_lines(err)
     assert lines[0] == f"media-import: error: {path}: missing column(s) cid, sid, ts used by the mapping"
     assert len(lines) == 2
-    assert "The header is one column: is input.delimiter right?" in lines[1]
+    assert 'the file looks semicolon-separated; set input.delimiter: ";" in the mapping' in lines[1]
     assert lines[1].endswith("Available: sid;cid;ts")
 
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Cli
 
 from importer.errors import MappingError
 from importer.mapping.spec import load_mapping, parse_mapping
 
 from .helpers import T0, csv_file, mapping_doc, write_mapping, write_text
-
-Cli = Callable[..., tuple[int, str, str]]
 
 
 def problems(doc: Any, **kw: Any) -> list[str]:
@@ -55,14 +53,15 @@ def test_unknown_source_key_with_did_you_mean() -> None:
     doc = mapping_doc({"mediaName": {"colum": "n"}})
     assert problems(doc) == [
         "fields.mediaName.colum: unknown key 'colum' (did you mean 'column'?)",
-        "fields.mediaName: needs exactly one of column, const, coalesce, template, hash, lookup, param (found none)",
+        "fields.mediaName: needs exactly one of column, const, coalesce, template, hash, lookup, param, add "
+        "(found none)",
     ]
 
 
 def test_two_sources_in_one_rule() -> None:
     doc = mapping_doc({"mediaName": {"column": "n", "const": "x"}})
     assert problems(doc) == [
-        "fields.mediaName: needs exactly one of column, const, coalesce, template, hash, lookup, param "
+        "fields.mediaName: needs exactly one of column, const, coalesce, template, hash, lookup, param, add "
         "(found column, const)"
     ]
 
@@ -232,7 +231,8 @@ def test_several_problems_are_reported_at_once_with_their_paths() -> None:
         "fields.mediaType.unmapped: expected keep, null or skip (expected one of: keep, null, skip)",
         "fields.contactID: unknown payload field 'contactID' (did you mean 'contactId'?)",
         "fields.externalId.colum: unknown key 'colum' (did you mean 'column'?)",
-        "fields.externalId: needs exactly one of column, const, coalesce, template, hash, lookup, param (found none)",
+        "fields.externalId: needs exactly one of column, const, coalesce, template, hash, lookup, param, add "
+        "(found none)",
         "fields.mediaName.type: unknown type 'strng' (did you mean 'string'?)",
         "events[0].state: unknown state 'STRATED' (did you mean 'STARTED'?)",
         "events[1].wehn: unknown key 'wehn' (did you mean 'when'?)",

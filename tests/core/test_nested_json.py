@@ -39,7 +39,7 @@ def test_dotted_paths_into_objects(tmp_path: Path) -> None:
 
 
 def test_param_lookup_takes_whichever_value_field_is_set(tmp_path: Path) -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "sid": "a",
             "params": [param("video_title", "string_value", "Intro"), param("video_percent", "int_value", "50")],
@@ -72,7 +72,7 @@ def test_param_lookup_takes_whichever_value_field_is_set(tmp_path: Path) -> None
 
 
 def test_param_in_a_condition(tmp_path: Path) -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"sid": "a", "params": [param("video_percent", "int_value", 90)]},
         {"sid": "b", "params": [param("video_percent", "string_value", "95")]},
         {"sid": "c", "params": [param("video_percent", "double_value", 10.0)]},

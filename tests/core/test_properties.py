@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,7 +29,7 @@ int64s = st.integers(min_value=-INT64_MAX, max_value=INT64_MAX)
 exact_float_ints = st.integers(min_value=-(2**53), max_value=2**53)
 
 
-def coerce(values: list, type_: pa.DataType | None = None) -> tuple[list, list]:
+def coerce(values: list[Any], type_: pa.DataType | None = None) -> tuple[list[Any], list[Any]]:
     out, bad = to_int(pa.array(values, type_))
     return out.to_pylist(), bad.to_pylist()
 
@@ -134,10 +135,11 @@ epoch_ms = st.integers(
 )
 
 
-def auto_ms(values: list, type_: pa.DataType | None = None) -> list:
+def auto_ms(values: list[Any], type_: pa.DataType | None = None) -> list[Any]:
     out, bad = to_epoch_ms(pa.array(values, type_), TimestampFormat(unit="auto"))
     assert bad.to_pylist() == [False] * len(values)
-    return out.to_pylist()
+    result: list[Any] = out.to_pylist()
+    return result
 
 
 @FAST

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -22,7 +23,7 @@ ROWS = [
 ]
 
 
-def read_all(path: Path | str, columns: list[str] | None, options: InputOptions | None = None) -> list[dict]:
+def read_all(path: Path | str, columns: list[str] | None, options: InputOptions | None = None) -> list[dict[str, Any]]:
     """Every row as {column: text, "_row": number}, over all batches."""
     (source,) = resolve_inputs([str(path)], (options or InputOptions()).format)
     out = []
@@ -118,7 +119,7 @@ def test_inputs_are_deduplicated_keeping_the_first_position(tmp_path: Path) -> N
     ]
 
 
-def _numbered_rows(n: int) -> list[dict]:
+def _numbered_rows(n: int) -> list[dict[str, Any]]:
     return [{"sid": f"s{i}", "cid": str(i)} for i in range(1, n + 1)]
 
 
@@ -184,8 +185,11 @@ def test_latin1_bytes_read_as_utf8_name_the_file_and_byte(tmp_path: Path) -> Non
     (source,) = resolve_inputs([str(path)])
     with pytest.raises(InputError) as info:
         read_columns(source, InputOptions())
-    assert str(info.value) == f"{path}: byte 12 is not valid utf-8"
-    assert info.value.hint == "set input.encoding in the mapping (e.g. latin-1 or utf-8-sig)"
+    assert str(info.value) == f"{path}: line 2 (data row 1): 0xe9 is not valid utf-8"
+    assert info.value.hint == (
+        "a file saved by Excel or another Windows program is usually windows-1252: "
+        "set input.encoding: windows-1252 in the mapping"
+    )
 
 
 def test_delimiter_and_quote_options(tmp_path: Path) -> None:

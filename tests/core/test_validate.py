@@ -153,8 +153,8 @@ def test_a_mapping_problem_stays_first_and_rules_add_to_it() -> None:
     out = validate_events(events, now_ms=NOW).select(["_field", "_value", "_error"]).to_pylist()
     assert out[0] == {"_field": None, "_value": None, "_error": None}
     assert out[1]["_field"] == "contactId" and out[1]["_value"] == "C-1"
+    # contactId's "no contact" follows from its first problem: each field is named once.
     assert out[1]["_error"] == (
-        "contactId: not an integer id; mediaType: not a media type (VIDEO, AUDIO, DOCUMENT, OTHER, IMAGE); "
-        "contactId: no contact: contactId and contactUtk are both empty"
+        "contactId: not an integer id; mediaType: not a media type (VIDEO, AUDIO, DOCUMENT, OTHER, IMAGE)"
     )
     assert out[2]["_field"] == "mediaType" and out[2]["_value"] == "MOVIE"

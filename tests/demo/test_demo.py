@@ -6,7 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+
+import pytest
+
+from importer.cli.main import demo_exit_code
+from importer.state.summary import RunSummary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,3 +43,17 @@ def test_demo_sends_every_valid_sample_event_once(tmp_path: Path) -> None:
     accepted = f"The simulator accepted {report['events_total']:,} events (0 duplicates)."
     assert accepted in proc.stdout
     assert "Local Media Bridge simulator on http://127.0.0.1:" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("counts", "run_code", "demo_code"),
+    [
+        ({"sent": 9_000, "invalid": 45}, 1, 0),  # the sample's spoiled rows: expected
+        ({"sent": 9_045}, 0, 0),
+        ({"sent": 9_000, "invalid": 45, "failed": 1}, 1, 1),  # HubSpot (the simulator) refused one
+        ({"sent": 9_000, "invalid": 45, "not_sent": 3}, 1, 1),
+        ({"sent": 10, "not_sent": 9_035}, 3, 3),  # stopped early
+    ],
+)
+def test_demo_exit_code_follows_its_documented_table(counts: dict[str, int], run_code: int, demo_code: int) -> None:
+    assert demo_exit_code(RunSummary(counts=Counter(counts), exit_code=run_code)) == demo_code

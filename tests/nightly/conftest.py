@@ -1,6 +1,5 @@
 """Fixtures of the nightly-run tests.
 
-``cli``: run ``media-import`` in-process, returning (exit code, stdout, stderr).
 ``night``: a ``Nights`` helper: one simulator, one state directory, one inputs folder, and
 ``run(...)`` for the same scheduled command every night.
 """
@@ -13,34 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Cli, CliResult
 
-from importer.cli.main import main
 from importer.simulator import Simulator
 
 from .helpers import MAPPING, summary_of
-
-
-@dataclass
-class CliResult:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., CliResult]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    def invoke(*args: object) -> CliResult:
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        assert "Traceback" not in out + err
-        assert "internal error" not in err
-        return CliResult(code, out, err)
-
-    return invoke
 
 
 @dataclass

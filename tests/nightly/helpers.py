@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from support import Reply, SimulatorProxy, generator, summary_of  # noqa: F401
+from support import Reply, SimulatorProxy, generator, summary_of
 
 from importer.simulator import Simulator
 
@@ -153,3 +153,6 @@ class RejectingProxy(SimulatorProxy):
             "correlationId": "00000000-0000-4000-8000-000000000400",
         }
         return 400, json.dumps(answer).encode(), {"Content-Type": "application/json"}
+
+
+__all__ = ["Reply", "SimulatorProxy", "generator", "summary_of"]

@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import Cli
 
 from importer.cli.main import main
 
-from .conftest import Cli, Nights
+from .conftest import Nights
 from .helpers import canonical, expected, write
 
 TOKEN = "pat-na1-11111111-2222-4333-8444-nightlysecret"

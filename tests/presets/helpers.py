@@ -10,12 +10,13 @@ import csv
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from support import ms
 
 from importer.mapping.report import Report
 from importer.mapping.spec import load_mapping
@@ -27,11 +28,6 @@ MAPPINGS = REPO / "mappings"
 SAMPLES = REPO / "sample_data"
 NOT_FOUND = "not found in lookup 'contacts'"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def ms(text: str) -> int:
-    """Milliseconds since the epoch of an ISO 8601 UTC time, computed without floats."""
-    return (datetime.fromisoformat(text.replace("Z", "+00:00")) - _EPOCH) // timedelta(milliseconds=1)
 
 
 def stable_id(*parts: str) -> str:
@@ -80,3 +76,6 @@ def check_preset(preset: str, inputs: Sequence[Path], lookup: Path, results: Pat
     with ResultsWriter(results) as writer:
         report = check(pipeline, results=writer, preview=1_000_000)
     return Checked(report, [json.loads(p) for p in report.previews], read_results(results).to_pylist())
+
+
+__all__ = ["ms"]

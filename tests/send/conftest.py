@@ -14,9 +14,7 @@ from typing import Any
 
 import pytest
 
-from importer.cli.main import main
-
-from .helpers import MAPPING, REPO, Ran
+from .helpers import MAPPING, REPO
 
 ENV_NAMES = ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_CLIENT_ID", "HUBSPOT_CLIENT_SECRET", "HUBSPOT_REFRESH_TOKEN")
 
@@ -40,63 +38,6 @@ def run_args(
         "-q",
         *[str(e) for e in extra],
     ]
-
-
-class Cli:
-    """``media-import`` in this process, with the HubSpot variables set per call."""
-
-    def __init__(self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-        self.tmp = tmp_path
-        self.state = tmp_path / "state"
-        self._capsys = capsys
-        self._monkeypatch = monkeypatch
-        self._n = 0
-        for name in ENV_NAMES:
-            monkeypatch.delenv(name, raising=False)
-
-    def env(self, **values: str | None) -> None:
-        for name, value in values.items():
-            if value is None:
-                self._monkeypatch.delenv(name, raising=False)
-            else:
-                self._monkeypatch.setenv(name, value)
-
-    def __call__(self, *args: object, check: bool = True) -> tuple[int, str, str]:
-        """Exit code, stdout, stderr; with ``check``, neither a traceback nor an internal error."""
-        self._capsys.readouterr()
-        code = main([str(a) for a in args])
-        out, err = self._capsys.readouterr()
-        if check:
-            assert "Traceback" not in out + err
-            assert "internal error" not in out + err, err
-        return code, out, err
-
-    def run(
-        self,
-        base_url: str,
-        *inputs: Path,
-        extra: tuple[object, ...] = (),
-        rate: str = "none",
-        results: Path | None = None,
-        check: bool = True,
-    ) -> Ran:
-        self._n += 1
-        results = results or self.tmp / f"results-{self._n}.csv"
-        args = run_args(base_url, list(inputs), results, self.state, *extra, rate=rate)
-        code, out, err = self(*args, check=check)
-        return Ran(code, out, err, results)
-
-    def media_sync(self, base_url: str, *inputs: Path) -> None:
-        """``media sync`` of the inputs' media objects: tests whose point is the events' faults create the
-        media first, on a fault-free simulator, as a first backfill would."""
-        code, out, err = self("media", "sync", *inputs, "-m", MAPPING, "--state-dir", self.state,
-                              "--base-url", base_url, "--rate", "none", "-q")  # fmt: skip
-        assert code in (0, 1) and "failed 0" in out, out + err  # 1: some media are invalid (their rows are)
-
-
-@pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    return Cli(tmp_path, capsys, monkeypatch)
 
 
 class Child:

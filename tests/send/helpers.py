@@ -11,14 +11,25 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support import Ran, generator, media_requests, results_rows, summary_of  # noqa: F401
+from support import (
+    Key,
+    Ran,
+    accepted,
+    assert_exactly_once,
+    generator,
+    key_of,
+    results_rows,
+    seed_sample_media,
+    summary_of,
+)
 
+from importer.clock import Clock
 from importer.simulator import Simulator
+from importer.state.summary import RunSummary
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPING = REPO / "mappings" / "generic.yaml"
 PLAYED = "/media-bridge/v1/events/media-played"
-Key = tuple[str, str]
 
 # Defects of sample_data/generate.py that spoil only the STARTED event (its timestamp): the
 # row's VIEWED event is still valid. Every other defect spoils both events of the row.
@@ -45,24 +56,6 @@ class Input:
             if viewed_at:
                 bad = defect is not None and defect not in STARTED_ONLY_DEFECTS
                 (self.invalid if bad else self.valid).add((session, "VIEWED"))
-
-
-def key_of(event: dict[str, Any]) -> Key:
-    return (str(event["sessionId"]), str(event["state"]))
-
-
-def accepted(sim: Simulator) -> Counter[Key]:
-    """How many times the simulator accepted each (sessionId, state)."""
-    return Counter(key_of(record["event"]) for record in sim.client.events())
-
-
-def assert_exactly_once(counts: Counter[Key], expected: set[Key]) -> None:
-    extra = set(counts) - expected
-    missing = expected - set(counts)
-    twice = {k: n for k, n in counts.items() if n > 1}
-    assert not missing, f"{len(missing)} events never arrived, e.g. {sorted(missing)[:3]}"
-    assert not extra, f"{len(extra)} unexpected events arrived, e.g. {sorted(extra)[:3]}"
-    assert not twice, f"{len(twice)} events arrived more than once, e.g. {sorted(twice.items())[:3]}"
 
 
 def journal_statuses(state_dir: Path) -> Counter[str]:
@@ -148,3 +141,29 @@ def all_bytes_under(root: Path) -> Iterable[tuple[Path, bytes]]:
     for path in sorted(root.rglob("*")):
         if path.is_file():
             yield path, path.read_bytes()
+
+
+__all__ = ["Key", "Ran", "accepted", "assert_exactly_once", "generator", "key_of", "results_rows", "summary_of"]
+
+
+def run_on_clock(state: Path, sim: Simulator, data_path: Path, clock: Clock, **options: object) -> RunSummary:
+    """``Runner.run`` in this process on ``clock`` (the simulator's), with ``RunOptions`` fields set."""
+    from importer.hubspot.auth import Credentials
+    from importer.mapping.spec import load_mapping
+    from importer.run.media import MediaOptions
+    from importer.run.pipeline import Pipeline
+    from importer.run.runner import Runner, RunOptions
+    from importer.state.results import ResultsWriter
+
+    credentials = options.pop("credentials", None) or Credentials(sim.token)
+    assert isinstance(credentials, Credentials)
+    # These runs are about pacing: the media objects exist in the account, and no media sync runs.
+    if not options.pop("media_sync", False):
+        seed_sample_media(sim)
+        options["media"] = MediaOptions(sync=False)
+    opts = RunOptions(base_url=sim.url, state_dir=str(state), clock=clock)
+    for name, value in options.items():
+        assert hasattr(opts, name), name
+        setattr(opts, name, value)
+    with ResultsWriter(state.parent / f"{state.name}-results.csv") as writer:
+        return Runner(opts, credentials, writer).run(Pipeline(load_mapping(str(MAPPING)), [str(data_path)]))

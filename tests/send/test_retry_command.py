@@ -7,10 +7,11 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from support import Cli
+
 from importer.simulator import Simulator
 from importer.state.results import ResultsWriter
 
-from .conftest import Cli
 from .helpers import Input, accepted, assert_exactly_once, key_of, results_rows, summary_of
 
 

@@ -66,6 +66,7 @@ def test_400s_become_failed_rows_with_hubspot_details_and_are_not_retried(tmp_pa
         "invalid": 0,
         "failed": len(refused),
         "not_sent": 0,
+        "possibly_sent": 0,
     }
     assert len(script.requests) == len(data.valid)  # a 400 is not retried
     assert {key_of(json.loads(r["payload"])) for r in rows} == refused

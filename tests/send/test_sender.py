@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from importer.errors import AuthError, EndpointError, ImporterError, QuotaExhausted, ScopeError
+from importer.clock import ScaledClock
+from importer.errors import AuthError, EndpointError, ImporterError, QuotaExhausted, ScopeError, Unreachable
 from importer.hubspot.auth import Credentials, OAuthApp
 from importer.hubspot.pacing import DailyQuota, Rate, RateLimiter
 from importer.hubspot.sender import Outcome, RetryPolicy, Sender
@@ -41,6 +42,7 @@ def make_sender(
     retry: RetryPolicy = FAST,
     concurrency: int = 1,
     limiter: RateLimiter | None = None,
+    on_timeout: str = "hold",
 ) -> Sender:
     return Sender(
         BASE,
@@ -51,6 +53,7 @@ def make_sender(
         retry=retry,
         transport=script.transport,
         seed=7,
+        on_timeout=on_timeout,
     )
 
 
@@ -382,35 +385,50 @@ def test_transient_status_gives_up_after_max_attempts() -> None:
 
 
 @pytest.mark.parametrize(
-    ("exc", "text"),
+    "exc",
     [
-        (httpx.ReadTimeout("read timed out"), "timed out"),
-        (httpx.ConnectTimeout("connect timed out"), "timed out"),
-        (httpx.ConnectError("connection refused"), "connection error"),
-        (httpx.RemoteProtocolError("Server disconnected without sending a response."), "connection error"),
-        (httpx.ReadError("connection reset"), "connection error"),
+        httpx.ReadTimeout("read timed out"),
+        httpx.ConnectTimeout("connect timed out"),
+        httpx.ConnectError("connection refused"),
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.ReadError("connection reset"),
     ],
     ids=["read-timeout", "connect-timeout", "connect-error", "dropped", "reset"],
 )
-def test_network_errors_are_retried_then_sent(exc: Exception, text: str) -> None:
-    result = send(Script(exc))
+def test_network_errors_are_retried_then_sent(exc: Exception) -> None:
+    result = send(Script(exc), on_timeout="retry")
     assert result.outcome == Outcome("sent", 200, attempts=2)
     assert result.sender.stats.retries == 1
 
 
-@pytest.mark.parametrize(
-    ("make", "text"),
-    [
-        (lambda: httpx.ReadTimeout("read timed out"), "timed out (ReadTimeout)"),
-        (lambda: httpx.ConnectError("connection refused"), "connection error (ConnectError)"),
-    ],
-    ids=["timeout", "connect-error"],
-)
-def test_network_errors_fail_transient_after_max_attempts(make: Any, text: str) -> None:
-    script = Script(*[make() for _ in range(6)])
+def test_a_read_timeout_is_held_as_possibly_sent_by_default() -> None:
+    script = Script(httpx.ReadTimeout("read timed out"))
     result = send(script)
+    assert result.outcome is not None
+    assert (result.outcome.status, result.outcome.attempts) == ("possibly_sent", 1)
+    assert result.outcome.error is not None and "it may have arrived" in result.outcome.error
+    assert len(script.requests) == 1 and result.sender.stats.timed_out == 1
+
+
+def test_read_timeouts_retried_fail_transient_after_max_attempts() -> None:
+    script = Script(*[httpx.ReadTimeout("read timed out") for _ in range(6)])
+    result = send(script, on_timeout="retry")
+    text = "no answer within the timeout (it may have arrived)"
     assert result.outcome == Outcome("failed", None, f"gave up after 4 attempts: {text}", 4, transient=True)
-    assert len(script.requests) == 4
+    assert len(script.requests) == 4 and result.sender.stats.timed_out == 4
+
+
+def test_connection_failures_do_not_use_up_attempts_but_ten_in_a_row_stop_the_run() -> None:
+    # max_attempts is 4: six refusals in a row, then an answer, is still a sent event...
+    script = Script(*[httpx.ConnectError("connection refused") for _ in range(6)])
+    result = send(script)
+    assert result.outcome is not None and (result.outcome.status, result.outcome.attempts) == ("sent", 7)
+    # ...while ten in a row stop the run, naming the host, with nothing marked failed.
+    script = Script(*[httpx.ConnectError("connection refused") for _ in range(20)])
+    result = send(script)
+    assert isinstance(result.error, Unreachable) and result.error.exit_code == 3
+    assert result.error.message.startswith("cannot connect to api.hubapi.com:443")
+    assert len(script.requests) == 10
 
 
 def test_retrying_stops_at_the_time_cap() -> None:
@@ -474,8 +492,7 @@ def test_remaining_lower_than_our_count_books_phantom_slots(remaining: str, free
     }
 
     async def main() -> int:
-        now = [100.0]
-        limiter = RateLimiter(Rate(10, 1.0), clock=lambda: now[0])  # the clock stands still
+        limiter = RateLimiter(Rate(10, 1.0), clock=ScaledClock(1e-12))  # the clock stands still
         sender = make_sender(Script(_with_headers(**headers)), limiter=limiter)
         await sender.send(payload(), EXPECT)
         await sender.aclose()
@@ -578,3 +595,20 @@ def test_a_token_echoed_in_an_error_body_is_redacted() -> None:
     assert result.outcome is not None and result.outcome.error is not None
     assert TOKEN not in result.outcome.error
     assert "Invalid header" in result.outcome.error
+
+
+def test_http2_needs_h2_and_says_how_to_get_it() -> None:
+    import importlib.util
+
+    from importer.errors import ConfigError
+
+    async def make() -> None:
+        sender = Sender(BASE, Credentials(TOKEN), RateLimiter(None), DailyQuota(), http2=True)
+        await sender.aclose()
+
+    if importlib.util.find_spec("h2") is None:
+        with pytest.raises(ConfigError, match="needs the h2 package") as info:
+            asyncio.run(make())
+        assert info.value.hint is not None and "pip install 'httpx[http2]'" in info.value.hint
+    else:
+        asyncio.run(make())

@@ -1,0 +1,77 @@
+"""A backfill's progress across runs: events sent of the total, and days left at the learned quota.
+
+The runner leaves two figures in the state directory at the end of each run: the daily quota it
+learned (``daily_quota``, with its reset time) and the events of the inputs it had not read yet
+(``backfill``, estimated from the rows left at the events per row seen so far). ``status``
+adds the journal's counts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from importer.state.journal import Journal
+
+BACKFILL_KEY = "backfill"
+QUOTA_KEY = "daily_quota"
+
+
+def _load(journal: Journal, name: str) -> dict[str, Any] | None:
+    text = journal.get(name)
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def load_quota(journal: Journal) -> dict[str, Any] | None:
+    """The daily quota the last run learned (with its reset time)."""
+    return _load(journal, QUOTA_KEY)
+
+
+def save_quota(journal: Journal, state: dict[str, Any]) -> None:
+    if state.get("daily") is not None or state.get("remaining") is not None:
+        journal.put(QUOTA_KEY, json.dumps(state))
+
+
+def save_unread(journal: Journal, unread_events: int | None) -> None:
+    """Events of the last run's inputs it did not read (stopped early), or 0 when it read them all."""
+    if unread_events is not None:
+        journal.put(BACKFILL_KEY, json.dumps({"unread_events": unread_events}))
+
+
+def progress(journal: Journal, reserve_fraction: float = 0.05) -> dict[str, Any]:
+    """``sent``, ``total`` (sent + still to send), ``left``, ``per_day`` and ``days_left`` (None when
+    the daily quota was never learned: OAuth apps get no daily headers)."""
+    counts = journal.counts()
+    pending = journal.pending_counts()
+    unread = int((_load(journal, BACKFILL_KEY) or {}).get("unread_events") or 0)
+    to_send = pending.get("not_sent", 0) + pending.get("failed_transient", 0) + unread
+    sent = counts.get("sent", 0)
+    quota = load_quota(journal) or {}
+    daily = quota.get("daily")
+    per_day = None
+    days = None
+    if daily:
+        per_day = max(1, int(daily) - math.ceil(int(daily) * reserve_fraction))
+        days = math.ceil(to_send / per_day)
+    return {
+        "sent": sent,
+        "total": sent + to_send,
+        "left": to_send,
+        "unread_estimate": unread,
+        "per_day": per_day,
+        "days_left": days,
+    }
+
+
+def render(p: dict[str, Any]) -> str:
+    text = f"Backfill: {p['sent']:,} of {p['total']:,} events sent"
+    if p["left"] and p["days_left"] is not None:
+        text += f"; about {p['days_left']} day(s) left at {p['per_day']:,} a day (the learned quota less the reserve)"
+    elif p["left"]:
+        text += f"; {p['left']:,} to go (no daily quota learned yet)"
+    return text
