@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -39,6 +40,7 @@ CRM_OBJECTS_PATH = "/crm/v3/objects"
 BATCH_SIZE = 100  # the CRM objects API's batch limit
 PAGE_SIZE = 100
 CREATES_IN_FLIGHT = 8  # single creates of the objects API at once
+CREATE_CHUNK = 1000  # media turned into Python objects at once for creating
 CRM_PROPERTIES = {
     "title": "hs_title",
     "duration": "hs_duration",
@@ -148,7 +150,7 @@ def items_of(media: MediaTable, mask: pa.Array) -> list[MediaItem]:
 
 def digests(media: MediaTable) -> pa.Array:
     """The digest of every media's described properties (the same as ``MediaItem.digest``)."""
-    return pa.array([i.digest for i in items_of(media, pa.array([True] * len(media)))], pa.string())
+    return pa.array([i.digest for i in items_of(media, pa.array(np.ones(len(media), dtype=bool)))], pa.string())
 
 
 class ListingFailed(Exception):
@@ -352,24 +354,28 @@ async def sync(
     report = SyncReport()
     plan.fill(report)
     backend = backend_for(api, sender, report, object_types)
-    todo = items_of(plan.media, plan.create_mask())
-    check_object_types(api, sorted({i.media_type for i in todo}), object_types)
-    by_type: dict[str, dict[str, MediaItem]] = {}
-    for item in todo:
-        by_type.setdefault(item.media_type, {})[item.external_id] = item
-    for media_type, wanted in by_type.items():
+    todo = plan.media.table.filter(plan.create_mask())
+    types = todo.column("mediaType")
+    media_types = sorted(t for t in pc.unique(types).to_pylist() if t is not None)
+    check_object_types(api, media_types, object_types)
+    for media_type in media_types:
+        of_type = todo.filter(pc.fill_null(pc.equal(types, media_type), False))
+        # A set of ids, not objects: what stays in memory while the listing runs is small.
+        wanted = set(of_type.column("externalId").to_pylist())
         try:
             async for page in backend.existing(media_type):
                 found = [(ext, oid) for ext, oid in page if ext in wanted]
                 # Found objects keep an unknown digest: --update compares against what this importer sent.
                 id_map.record(MediaRecord(ext, media_type, oid, None) for ext, oid in found)
-                for ext, _ in found:
-                    del wanted[ext]
+                wanted.difference_update(ext for ext, _ in found)
                 report.found += len(found)
         except ListingFailed as exc:  # none of this type is created now; the next sync lists again
             report.failed.update(dict.fromkeys(wanted, str(exc)))
             continue
-        await backend.create(list(wanted.values()), id_map)
+        left = of_type.filter(pc.is_in(of_type.column("externalId"), value_set=pa.array(sorted(wanted), pa.string())))
+        for start in range(0, left.num_rows, CREATE_CHUNK):  # Python objects for one chunk at a time
+            chunk = MediaTable(left.slice(start, CREATE_CHUNK))
+            await backend.create(items_of(chunk, pa.array(np.ones(len(chunk), dtype=bool))), id_map)
     if update:
         await _update(plan, id_map, backend, report)
     return report

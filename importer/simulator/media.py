@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -129,6 +129,8 @@ class MediaStore:
         self.refused: dict[str, str] = {}
         self.requests: Counter[str] = Counter()
         self._next_id = FIRST_ID
+        self._by_type: dict[str, list[int]] = {t: [] for t in MEDIA_TYPES}  # ids in listing order
+        self._unsorted: set[str] = set()
 
     # ---- object types -------------------------------------------------------------------
     def type_id(self, media_type: str) -> str:
@@ -150,10 +152,21 @@ class MediaStore:
         self._next_id = max(self._next_id, object_id + 1)
         obj = MediaObject(object_id, media_type, {k: fields.get(k) for k in OBJECT_FIELDS})
         self.objects[object_id] = obj
+        ids = self._by_type[media_type]
+        if ids and ids[-1] > object_id:
+            self._unsorted.add(media_type)
+        ids.append(object_id)
         ext = obj.fields.get("externalId")
         if ext:
             self.by_external.setdefault(str(ext), []).append(object_id)
         return obj
+
+    def ids_of(self, media_type: str) -> list[int]:
+        """Object ids of a media type in ascending order (the listings' order)."""
+        if media_type in self._unsorted:
+            self._by_type[media_type].sort()
+            self._unsorted.discard(media_type)
+        return self._by_type[media_type]
 
     def seed(self, items: list[Any]) -> int:
         """Objects that already exist in the account: ``{"mediaType", "id"?, "externalId"?, "title"?...}``."""
@@ -229,8 +242,7 @@ class MediaStore:
         if not isinstance(media_type, str):
             return media_type
         wanted = [p for p in query.get("properties", "").split(",") if p]
-        ids = sorted(i for i, o in self.objects.items() if o.media_type == media_type)
-        return 200, _page([self.objects[i].crm(wanted) for i in ids], query, default=10)
+        return 200, _page(self.ids_of(media_type), query, 10, lambda i: self.objects[i].crm(wanted))
 
     def _crm_create(self, params: Mapping[str, str], _: Mapping[str, str], data: Any) -> tuple[int, dict[str, Any]]:
         media_type = self._crm_type(params)
@@ -322,8 +334,7 @@ class MediaStore:
         media_type = params["a"]
         if media_type not in MEDIA_TYPES:
             return 400, error_body(f"Unknown media type {media_type}", "VALIDATION_ERROR")
-        ids = sorted(i for i, o in self.objects.items() if o.media_type == media_type)
-        return 200, _page([self.objects[i].dated() for i in ids], query, default=20)
+        return 200, _page(self.ids_of(media_type), query, 20, lambda i: self.objects[i].dated())
 
     def _objects_get(self, params: Mapping[str, str], _: Mapping[str, str], __: Any) -> tuple[int, dict[str, Any]]:
         obj = self.objects.get(int(params["b"]))
@@ -349,15 +360,17 @@ class MediaStore:
         return 200, body
 
 
-def _page(items: list[dict[str, Any]], query: Mapping[str, str], default: int) -> dict[str, Any]:
+def _page(
+    ids: list[int], query: Mapping[str, str], default: int, render: Callable[[int], dict[str, Any]]
+) -> dict[str, Any]:
     """One page and, when more follow, ``paging.next.after`` (an opaque offset)."""
     try:
         limit = min(MAX_PAGE, max(1, int(query.get("limit", default))))
         start = max(0, int(query.get("after", "0")))
     except ValueError:
         limit, start = default, 0
-    body: dict[str, Any] = {"results": items[start : start + limit]}
-    if start + limit < len(items):
+    body: dict[str, Any] = {"results": [render(i) for i in ids[start : start + limit]]}
+    if start + limit < len(ids):
         after = str(start + limit)
         body["paging"] = {"next": {"after": after, "link": f"?after={after}"}}
     return body

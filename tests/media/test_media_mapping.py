@@ -80,11 +80,22 @@ def test_distinct_media_past_the_limit_are_refused_with_a_hint() -> None:
 
 
 def test_required_properties_depend_on_the_type_and_the_route() -> None:
-    table = pa.table({"externalId": ["v", "a", "i", "d", "n"], "mediaType": ["VIDEO", "AUDIO", "IMAGE", "DOCUMENT", "VIDEO"],
-                      "title": ["t", "t", "t", "t", None], "duration": pa.nulls(5, pa.int64()),
-                      "oembed_url": [None, "o", None, None, "o"], "file_url": [None, None, None, None, None],
-                      "thumbnail_url": pa.nulls(5, pa.string()), "poster_url": pa.nulls(5, pa.string()),
-                      "details_page_link": pa.nulls(5, pa.string()), "_source": ["f"] * 5, "_row": [1, 2, 3, 4, 5]})  # fmt: skip
+    text = pa.nulls(5, pa.string())
+    table = pa.table(
+        {
+            "externalId": ["v", "a", "i", "d", "n"],
+            "mediaType": ["VIDEO", "AUDIO", "IMAGE", "DOCUMENT", "VIDEO"],
+            "title": ["t", "t", "t", "t", None],
+            "duration": pa.nulls(5, pa.int64()),
+            "oembed_url": [None, "o", None, None, "o"],
+            "file_url": text,
+            "thumbnail_url": text,
+            "poster_url": text,
+            "details_page_link": text,
+            "_source": ["f"] * 5,
+            "_row": [1, 2, 3, 4, 5],
+        }
+    )
     media = MediaTable(table)
     assert media.problems("crm").to_pylist() == [NO_OEMBED, None, NO_FILE_URL, None, NO_TITLE]
     assert media.problems("objects").to_pylist() == [None, None, NO_FILE_URL, None, NO_TITLE]

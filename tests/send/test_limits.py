@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import Cli
+from support import Cli, seed_sample_media
 
 from importer.clock import ScaledClock
 from importer.hubspot.auth import Credentials, OAuthApp
@@ -26,7 +26,7 @@ from importer.hubspot.sender import RetryPolicy
 from importer.simulator import Simulator, SimulatorClient, SimulatorConfig
 from importer.state.summary import RunSummary
 
-from .helpers import Input, accepted, assert_exactly_once, journal_statuses, run_on_clock, seed_sample_media
+from .helpers import Input, accepted, assert_exactly_once, journal_statuses, run_on_clock
 
 
 def _run(tmp_path: Path, sim: Simulator, data: Input, clock: ScaledClock, **options: object) -> RunSummary:
