@@ -113,9 +113,9 @@ def sync(data: str, mapping: str, state: str, url: str) -> dict[str, Any]:
 
     from importer.hubspot.auth import Credentials
     from importer.mapping.spec import load_mapping
-    from importer.run.media import MediaOptions, sync_command
+    from importer.run.media import sync_command
+    from importer.run.options import MediaOptions, RunOptions
     from importer.run.pipeline import Pipeline
-    from importer.run.runner import RunOptions
 
     started = time.perf_counter()
     options = RunOptions(base_url=url, state_dir=state, rate=None, concurrency=8)

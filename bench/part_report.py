@@ -28,7 +28,7 @@ from bench.measure import median, peak_rss_mb
 from bench.table import Figure
 
 PART = "R  report: one HTML page of a state directory"
-SCHEME = "report-state-v1"
+SCHEME = "report-state-v2"
 TIME_LIMIT_S = 10.0
 RSS_LIMIT_MB = 300.0
 DAY_MS = 86_400_000

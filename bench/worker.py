@@ -47,9 +47,9 @@ def send(args: argparse.Namespace) -> dict[str, Any]:
     from importer.hubspot.auth import Credentials
     from importer.hubspot.pacing import Rate
     from importer.mapping.spec import load_mapping
+    from importer.run.options import RunOptions
     from importer.run.pipeline import Pipeline
-    from importer.run.runner import Runner, RunOptions
-    from importer.state.results import ResultsWriter
+    from importer.run.runner import Runner
 
     options = RunOptions(base_url=args.url, state_dir=args.state_dir, concurrency=args.concurrency)
     if args.rate == "none":
@@ -59,9 +59,8 @@ def send(args: argparse.Namespace) -> dict[str, Any]:
     pipeline = Pipeline(load_mapping(args.mapping), [args.input])
 
     def work() -> dict[str, Any]:
-        with ResultsWriter(args.results) as writer:
-            runner = Runner(options, Credentials(args.token), writer)
-            summary = runner.run(pipeline)
+        runner = Runner(options, Credentials(args.token), args.results)
+        summary = runner.run(pipeline)
         rate = runner.limiter.rate
         return {
             "summary": summary.to_dict(),

@@ -3,12 +3,13 @@
 ``SYSTEM`` is real time. ``ScaledClock`` runs faster than real time (and may start at any wall
 time, say five seconds before midnight), so a test can play a 30-second 429 storm, an OAuth
 expiry or a daily quota reset in a fraction of a second, with the client and the simulator
-reading the same clock.
+reading the same clock. ``ManualClock`` moves only when a test says so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Protocol
 
@@ -62,3 +63,44 @@ class ScaledClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+class ManualClock:
+    """Time that moves only when ``advance`` is called (from any thread): a test plays a window, an
+    expiry or a storm step by step, with no wall time between the steps."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = 0.0
+        self._wall0 = start
+        self._lock = threading.Lock()
+        self._sleepers: list[tuple[float, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self._wall0 + self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time on and wake every sleeper whose time has come."""
+        with self._lock:
+            self.now += seconds
+            due = [s for s in self._sleepers if s[0] <= self.now]
+            self._sleepers = [s for s in self._sleepers if s[0] > self.now]
+        for _, loop, future in due:
+            loop.call_soon_threadsafe(_wake, future)
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            self._sleepers.append((self.now + seconds, loop, future))
+        await future
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -8,6 +8,8 @@ else reaches the user as a traceback (unless ``--debug``).
     ├── ConfigError                    2   the mapping or the command line is wrong
     │   └── MappingError               2   every problem of a mapping, each with its YAML path
     ├── InputError                     2   an input file cannot be read as the mapping says
+    │                                      (3 once sending started: the run stops, resumable)
+    ├── StateError                     2   the state directory's journal is lost or unusable
     ├── TerminalError                  3   the run must stop now; what is left is resumable
     │   ├── AuthError                  3   401: bad or expired token (after one OAuth refresh)
     │   ├── ScopeError                 3   403: the token lacks a scope
@@ -34,11 +36,18 @@ from __future__ import annotations
 
 import re
 
+# The exit codes of every command, defined here only.
+EXIT_OK = 0  # everything was valid (and, for run, sent)
+EXIT_ROWS = 1  # some events were invalid or failed: see the results file
+EXIT_CONFIG = 2  # configuration, input or state error: nothing was sent
+EXIT_STOPPED = 3  # stopped early and resumable: rerun the same command
+EXIT_LOCKED = 4  # another run holds the state directory's lock
+
 
 class ImporterError(Exception):
     """Base of every error media-import raises on purpose."""
 
-    exit_code = 2
+    exit_code = EXIT_CONFIG
     transient = False
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
@@ -69,10 +78,14 @@ class InputError(ImporterError):
     """An input file cannot be read (missing, corrupt, wrong format or columns)."""
 
 
+class StateError(ImporterError):
+    """The state directory cannot be trusted (its journal is missing, empty or corrupt)."""
+
+
 class TerminalError(ImporterError):
     """The run has to stop; events not yet sent stay pending and a rerun resumes."""
 
-    exit_code = 3
+    exit_code = EXIT_STOPPED
 
 
 class AuthError(TerminalError):
@@ -102,13 +115,13 @@ class Interrupted(TerminalError):
 class LockedError(ImporterError):
     """Another run holds the lock of the state directory."""
 
-    exit_code = 4
+    exit_code = EXIT_LOCKED
 
 
 class TransientError(ImporterError):
     """A failure worth retrying: the same request may succeed later."""
 
-    exit_code = 3
+    exit_code = EXIT_STOPPED
     transient = True
 
     def __init__(

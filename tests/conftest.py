@@ -6,7 +6,8 @@ served from a thread; starting one takes about a millisecond, so isolation is fr
 ``reset``, ``configure``).
 
 ``make_simulator(**config)``: the same with ``SimulatorConfig`` fields set, e.g.
-``make_simulator(burst=5, window_ms=500)``; every simulator it made is stopped after the test.
+``make_simulator(burst=5, window_ms=500)``, and ``clock=`` (a ``ManualClock`` or ``ScaledClock``)
+for the simulator's time; every simulator it made is stopped after the test.
 
 ``cli``: ``media-import`` in this process (``support.Cli``): ``cli(*args)`` gives (code, out, err),
 ``cli.run(base_url, *inputs)`` a ``Ran``; HubSpot variables are cleared first.
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 from support import Cli
 
+from importer.clock import SYSTEM, Clock
 from importer.simulator import Simulator, SimulatorConfig
 from importer.simulator.media import fixture_objects, sample_objects
 
@@ -33,8 +35,8 @@ from importer.simulator.media import fixture_objects, sample_objects
 def make_simulator() -> Iterator[Callable[..., Simulator]]:
     started: list[Simulator] = []
 
-    def make(**config: Any) -> Simulator:
-        simulator = Simulator(SimulatorConfig(**config)).start()
+    def make(clock: Clock = SYSTEM, **config: Any) -> Simulator:
+        simulator = Simulator(SimulatorConfig(**config), clock=clock).start()
         started.append(simulator)
         simulator.client.seed_media(sample_objects() + fixture_objects())
         return simulator

@@ -79,7 +79,7 @@ def test_readme_mentions_every_subcommand(command: str) -> None:
 
 def _examples(parser: argparse.ArgumentParser) -> list[str]:
     help_text = parser.format_help()
-    assert "\nexamples:\n" in help_text, f"{parser.prog}: --help has no examples"
+    assert "\n\nexamples:\n" in help_text, f"{parser.prog}: --help has no examples, after a blank line"
     block = help_text.rsplit("\nexamples:\n", 1)[1]
     return [line.strip() for line in block.strip().splitlines()]
 

@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,14 +24,12 @@ from importer.cli import help as help_command
 from importer.cli import mappings
 from importer.cli import media as media_cli
 from importer.cli import report as report_command
-from importer.errors import ConfigError, ImporterError, redact
+from importer.errors import EXIT_CONFIG, EXIT_OK, EXIT_ROWS, EXIT_STOPPED, ConfigError, ImporterError, redact
 
 if TYPE_CHECKING:
-    from importer.run.pipeline import Pipeline
-    from importer.run.runner import RunOptions
+    from importer.run.options import RunOptions
     from importer.state.summary import RunSummary
 
-EXIT_OK, EXIT_ROWS, EXIT_CONFIG, EXIT_STOPPED, EXIT_LOCKED = 0, 1, 2, 3, 4
 log = logging.getLogger("media_import")
 
 EPILOG = """exit codes:
@@ -45,27 +42,32 @@ Mapping reference: media-import help mapping. Presets: media-import mappings."""
 
 # Each command's help ends with its examples, after the exit codes.
 TOP_EXAMPLES = """
+
 examples:
   media-import demo
   media-import check exports/ -m mux-data-views --lookup contacts=contacts.csv
   media-import run exports/ -m my-mapping.yaml --results results.csv --dry-run"""
 
 CHECK_EXAMPLES = """
+
 examples:
   media-import check exports/plays.csv -m my-mapping.yaml --preview 3
   media-import check views.csv -m mux-data-views --lookup contacts=contacts.csv --results invalid.csv
   media-import check 'exports/2026-*.parquet' -m my-mapping.yaml --json"""
 RUN_EXAMPLES = """
+
 examples:
   media-import run exports/ -m my-mapping.yaml --results results.csv --dry-run --daily-limit 250000
   media-import run exports/ -m my-mapping.yaml --results results.csv --rate 190/10s
   media-import run exports/ -m my-mapping.yaml --results last.csv --since last --state-dir /var/lib/media-import"""
 STATUS_EXAMPLES = """
+
 examples:
   media-import status
   media-import status --state-dir /var/lib/media-import --runs 3
   media-import status --json"""
 RETRY_EXAMPLES = """
+
 examples:
   media-import retry results.csv
   media-import retry results.csv --results results-2.csv --rate 50/10s
@@ -203,7 +205,7 @@ def _add_send_options(p: argparse.ArgumentParser) -> None:
 def _run_options(args: argparse.Namespace, command: str) -> RunOptions:
     from importer.hubspot.pacing import Rate
     from importer.hubspot.sender import DEFAULT_BASE_URL, RetryPolicy, check_base_url
-    from importer.run.runner import RunOptions
+    from importer.run.options import RunOptions
 
     if args.concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")
@@ -400,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
         "retry",
         help="send again the failed and not_sent events of a results file",
         description="Resend the failed / not_sent payloads of a results file through the same limiter and "
-        "journal (an event sent since is skipped).",
+        "journal (an event sent since is skipped); with --on-timeout retry also the possibly_sent ones.",
         epilog=EPILOG + RETRY_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -429,7 +431,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_demo)
 
-    media_cli.register(sub)
     try:
         from importer.simulator.command import register
     except ImportError:  # the simulator is optional while it is being built
@@ -437,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         register(sub)
     mappings.register(sub)
+    media_cli.register(sub)
     help_command.register(sub)
     report_command.register(sub)
     return parser
@@ -444,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from importer.mapping.spec import load_mapping
+    from importer.run.commands import use_contact_cache
     from importer.run.pipeline import Pipeline, check
     from importer.run.progress import make_progress
     from importer.state.results import ResultsWriter
@@ -453,7 +456,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise ConfigError("--preview must be 0 or more")
     pipeline = Pipeline(mapping, args.inputs, make_progress(args.quiet))
     pipeline.preflight()
-    _use_contact_cache(pipeline, args.state_dir)
+    use_contact_cache(pipeline, args.state_dir)
     media = media_cli.check_media(pipeline, args.state_dir)
     writer = ResultsWriter(args.results) if args.results else None
     try:
@@ -476,13 +479,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from importer.hubspot.auth import Credentials
-    from importer.hubspot.pacing import DailyQuota, plan_text
     from importer.mapping.spec import load_mapping
-    from importer.run.pipeline import Pipeline, check
+    from importer.run.commands import dry_run, resolve_since, run_import
     from importer.run.progress import make_progress
-    from importer.run.runner import Runner
-    from importer.state.journal import StateLock
-    from importer.state.results import ResultsWriter
 
     options = _run_options(args, "run " + " ".join(args.inputs))
     options.retry_leftovers = args.retry_leftovers
@@ -490,183 +489,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     options.recheck_contacts_s = args.recheck_contacts * 3600
     options.lookback_s = args.lookback * 3600
     options.media = media_cli.media_options(args)
-    if args.since:
-        from importer.state.journal import Journal
-        from importer.state.manifest import parse_since
-
-        journal = Journal(options.state_dir) if args.since == "last" else None
-        options.since_ms = parse_since(args.since, journal)
-        if journal is not None:
-            journal.close()
-            if options.since_ms is None:
-                log.warning("--since last: no earlier run recorded a watermark; reading everything")
-    mapping = load_mapping(args.mapping, dict(args.lookup))
+    resolve_since(options, args.since)
     if args.dry_run:
-        pipeline = Pipeline(mapping, args.inputs, make_progress(args.quiet))
-        pipeline.preflight()
-        _use_contact_cache(pipeline, options.state_dir)
-        with ResultsWriter(args.results) as writer:
-            report = check(pipeline, results=writer)
+        mapping = load_mapping(args.mapping, dict(args.lookup))
+        report, plan = dry_run(options, mapping, args.inputs, args.results, args.daily_limit, make_progress(args.quiet))
         print(report.render())
-        from importer.run.plan import plan_send
-
-        plan = plan_send(options, Pipeline(mapping, args.inputs))
-        quota = DailyQuota(options.daily_reserve)
-        quota.daily = args.daily_limit or _last_daily_limit(options.state_dir)
-        print("Plan: " + plan_text(plan.to_send, options.rate, quota))
-        print(
-            f"  already sent {plan.already_sent:,}, refused before {plan.refused_before:,}, possibly sent before "
-            f"{plan.possibly_sent_before:,}, left by earlier runs {plan.leftovers:,}, files unchanged since "
-            f"imported {plan.files_skipped:,} (the journal in {options.state_dir}; --force sends everything)"
-        )
-        if quota.daily is None:
-            print("  (daily quota unknown: pass --daily-limit, e.g. 250000, 625000 or 1000000 for private apps)")
+        print(plan)
         return EXIT_ROWS if report.invalid_events else EXIT_OK
-    credentials = Credentials.from_options(args.token_file, args.client_id, args.client_secret, args.refresh_token)
-    # The lock comes first: a run refused for it must not touch the running run's results file.
-    # Inputs are checked by the runner, after it left out the files imported before (unread).
-    with StateLock(options.state_dir):
-        pipeline = Pipeline(mapping, args.inputs)
-        log.info("run started: %s", options.command)
-        with ResultsWriter(args.results) as writer:
-            summary = Runner(options, credentials, writer, make_progress(args.quiet)).run(pipeline)
+
+    def credentials() -> Credentials:
+        return Credentials.from_options(args.token_file, args.client_id, args.client_secret, args.refresh_token)
+
+    summary = run_import(options, credentials, args.mapping, args.inputs, args.results,
+                         lookups=dict(args.lookup), progress=make_progress(args.quiet))  # fmt: skip
     print(summary.render())
     print(f"Results: {args.results} (summary: {args.results}.summary.json)")
     log.info("run finished with exit code %d: %s", summary.exit_code, json.dumps(summary.to_dict()))
     return summary.exit_code
 
 
-def _last_daily_limit(state_dir: str) -> int | None:
-    """The daily limit HubSpot's headers reported in the last run of this state directory."""
-    from importer.state.journal import Journal
-
-    if not (Path(state_dir) / "journal.sqlite").exists():
-        return None
-    journal = Journal(state_dir)
-    try:
-        for run in journal.runs(20):
-            daily = ((run["summary"] or {}).get("quota") or {}).get("daily")
-            if daily:
-                return int(daily)
-    finally:
-        journal.close()
-    return None
-
-
 def cmd_status(args: argparse.Namespace) -> int:
-    from importer.hubspot.pacing import format_duration
-    from importer.run import backfill
-    from importer.state.journal import Journal
+    from importer.run.commands import format_status, status
 
-    if not (Path(args.state_dir) / "journal.sqlite").exists():
-        raise ConfigError(f"no journal in {args.state_dir}", hint="run media-import run first, or pass --state-dir")
-    journal = Journal(args.state_dir)
-    try:
-        runs = journal.runs(args.runs)
-        report = {"state_dir": args.state_dir, "runs": runs, "events": journal.counts(),
-                  "pending": journal.pending_counts(), "backfill": backfill.progress(journal)}  # fmt: skip
-    finally:
-        journal.close()
-    last_quota = next((r["summary"].get("quota") for r in runs if r["summary"]), None)
-    report["quota"] = last_quota
-    if args.json:
-        print(json.dumps(report, indent=2, default=str))
-        return EXIT_OK
-    print(f"State directory {args.state_dir}")
-    for run in runs:
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"]))
-        took = format_duration((run["finished_at"] or time.time()) - run["started_at"])
-        counts = (run["summary"] or {}).get("counts", {})
-        shown = ", ".join(f"{k} {v:,}" for k, v in counts.items() if v) or "nothing"
-        code = "running or killed" if run["exit_code"] is None else f"exit {run['exit_code']}"
-        print(f"  #{run['id']:<4} {started}  {took:>10}  {code:<18} {shown}")
-    totals = ", ".join(f"{k} {v:,}" for k, v in sorted(report["events"].items())) or "none"
-    print(f"Events in the journal: {totals}")
-    pending = report["pending"]
-    print("Pending: " + (", ".join(f"{k} {v:,}" for k, v in sorted(pending.items())) or "nothing"))
-    print(backfill.render(report["backfill"]))
-    if last_quota and last_quota.get("daily"):
-        print(f"Daily quota at the last run's end: {last_quota['remaining']:,} of {last_quota['daily']:,} left")
+    report = status(args.state_dir, args.runs)
+    print(json.dumps(report, indent=2, default=str) if args.json else format_status(report))
     return EXIT_OK
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from importer.errors import InputError
     from importer.hubspot.auth import Credentials
+    from importer.run.commands import retry_results
     from importer.run.progress import make_progress
-    from importer.run.runner import Runner, events_from_results
-    from importer.state.journal import StateLock
-    from importer.state.results import ResultsWriter
 
     options = _run_options(args, f"retry {args.results_in}")
-    try:
-        events = events_from_results(args.results_in)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{args.results_in}: not a readable results file ({exc})") from None
-    out = args.results or f"{args.results_in}.retry.csv"
-    if Path(out).resolve() == Path(args.results_in).resolve():
-        raise ConfigError("--results must differ from the results file being retried")
     credentials = Credentials.from_options(args.token_file, args.client_id, args.client_secret, args.refresh_token)
-    with StateLock(options.state_dir), ResultsWriter(out) as writer:
-        summary = Runner(options, credentials, writer, make_progress(args.quiet)).retry(events)
+    summary, out = retry_results(options, credentials, args.results_in, args.results, make_progress(args.quiet))
     print(summary.render())
     print(f"Results: {out}")
     return summary.exit_code
 
 
-def _use_contact_cache(pipeline: Pipeline, state_dir: str) -> None:
-    """Serve hubspot lookups from the state directory's cache, when there is one (check has no token)."""
-    from importer.hubspot.contacts import hubspot_lookups, install_cached
-
-    journal_path = Path(state_dir) / "journal.sqlite"
-    if not hubspot_lookups(pipeline) or not journal_path.exists():
-        return
-    import sqlite3
-
-    db = sqlite3.connect(journal_path)
-    try:
-        install_cached(pipeline, db)
-    finally:
-        db.close()
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     import shlex
-    import shutil
 
-    from importer._data import resource_path
-    from importer.hubspot.auth import Credentials
-    from importer.hubspot.pacing import Rate
-    from importer.mapping.spec import load_mapping
-    from importer.run.pipeline import Pipeline
+    from importer.run.commands import demo
     from importer.run.progress import make_progress
-    from importer.run.runner import Runner, RunOptions
-    from importer.simulator import Simulator, SimulatorConfig
-    from importer.simulator.media import sample_objects
-    from importer.state.results import ResultsWriter
 
-    workdir = Path(args.workdir)
-    state = workdir / "state"
-    shutil.rmtree(state, ignore_errors=True)  # a fresh simulator gets a fresh journal
-    results = workdir / "results.csv"
-    # A demo-friendly limit: the pacing and the progress bar show for a few seconds.
-    rate = Rate(1000, 1.0)
-    config = SimulatorConfig(burst=rate.limit, window_ms=int(rate.window_s * 1000), latency_ms=2, jitter_ms=3)
-    with Simulator(config) as sim:
-        print(f"Local Media Bridge simulator on {sim.url} ({rate.limit} requests per {rate.window_s:g} s)")
-        # The media objects the samples' media_bridge_id name exist in the account already; the run
-        # creates the others (their external_id) first, then sends the events with each object's id.
-        sim.client.seed_media(sample_objects())
-        mapping = load_mapping("generic")
-        sample = resource_path("sample_data", "generic")
-        pipeline = Pipeline(mapping, [str(sample)])
-        options = RunOptions(base_url=sim.url, state_dir=str(state), concurrency=16, rate=rate, command="demo")
-        with ResultsWriter(results) as writer:
-            summary = Runner(options, Credentials(sim.token), writer, make_progress(args.quiet)).run(pipeline)
-        stats = sim.client.stats()
-        media = sim.client.media()
+    summary, stats, results, sample = demo(Path(args.workdir), make_progress(args.quiet))
     print(summary.render())
-    print(f"The simulator holds {media['total']:,} media objects ({media['duplicate_external_ids']} duplicates).")
     print(f"The simulator accepted {stats['accepted_events']:,} events ({stats['duplicates']} duplicates).")
     print(f"Results: {results} (the invalid sample rows, with reasons); summary: {results}.summary.json")
     print(f"Next: media-import check {shlex.quote(str(sample))} -m generic --preview 3")

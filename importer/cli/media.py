@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from importer.errors import ConfigError
+from importer.errors import EXIT_OK, EXIT_ROWS, ConfigError
 
 EXAMPLES = """A first backfill: 'media sync' (or the first 'run', which syncs media first), then 'run'.
 
@@ -50,7 +50,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 def media_options(args: argparse.Namespace, *, update: bool = False) -> Any:
     from importer.mapping.spec import MEDIA_TYPES
-    from importer.run.media import MediaOptions
+    from importer.run.options import MediaOptions
 
     types = dict(args.object_type)
     unknown = sorted(set(types) - set(MEDIA_TYPES))
@@ -110,7 +110,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_media_sync(args: argparse.Namespace) -> int:
-    from importer.cli.main import EXIT_OK, EXIT_ROWS, _run_options
+    from importer.cli.main import _run_options
     from importer.hubspot.auth import Credentials
     from importer.mapping.spec import load_mapping
     from importer.run.media import sync_command

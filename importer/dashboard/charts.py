@@ -35,7 +35,7 @@ STYLE = {
     "sent": ("#009E73", "", "Sent"),
     "failed": ("#D55E00", "xxx", "Failed"),
     "invalid": ("#E69F00", "///", "Invalid"),
-    "not_sent": ("#56B4E9", "...", "Not sent yet"),
+    "not_sent": ("#56B4E9", "--", "Not sent yet"),
 }
 INK = "#222222"
 RC: dict[str, Any] = {

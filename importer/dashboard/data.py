@@ -1,9 +1,10 @@
 """What the report shows, aggregated in SQLite: every query returns a handful of rows per chart.
 
-Nothing here loads the journal's events into Python. The two scans of ``events`` (by day and
-status; sent events by media and contact) are GROUP BY queries; the sending history is binned
-in SQL to at most ``MAX_BINS`` points; failures are read through the journal's partial index of
-unsent events. So the time grows with the journal's size but memory does not.
+Nothing here reads the journal's events one by one. Events by day and status, distinct contacts
+and events per media come from the running totals the journal's triggers keep
+(``importer/state/activity.py``); the sending history is binned in SQL to at most ``MAX_BINS``
+points; failures are read through the journal's partial index of unsent events. So neither the
+time nor the memory grows with the number of events sent.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from importer.errors import ConfigError, redact
+from importer.run.backfill import BACKFILL_KEY, QUOTA_KEY
 from importer.state.activity import migrate
 
 MAX_BINS = 400
@@ -114,6 +116,9 @@ class ReportData:
     not_found_events: int
     not_found_emails: int | None
     runs: list[Run]
+    unread: int = 0  # events of inputs the last run did not read (stopped early), estimated
+    reset_at: float | None = None  # when the daily quota resets (midnight in the account's time zone)
+    timezone: str | None = None
 
     @property
     def known(self) -> int:
@@ -121,8 +126,8 @@ class ReportData:
 
     @property
     def to_send(self) -> int:
-        """Events a later run will still send: not sent yet, or failed for a transient reason."""
-        return self.pending.get("not_sent", 0) + self.pending.get("failed_transient", 0)
+        """Events a later run will still send: not sent yet, failed for a transient reason, not read yet."""
+        return self.pending.get("not_sent", 0) + self.pending.get("failed_transient", 0) + self.unread
 
     @property
     def days_left(self) -> int | None:
@@ -152,20 +157,28 @@ def _gather(db: sqlite3.Connection, state_dir: str, now: float) -> ReportData:
     pending = {"not_sent": 0, "failed_transient": 0, "failed_terminal": 0}
     by_day: dict[tuple[int, str], int] = {}
     last_day = int(now // 86_400) + 1
-    usable_day = f"CASE WHEN day BETWEEN {FIRST_DAY} AND {last_day} THEN day ELSE -1 END"
-    rows = db.execute(f"SELECT {usable_day}, status, transient, COUNT(*) FROM events GROUP BY 1, 2, 3")
-    for day, status, transient, n in rows:
+
+    def usable(day: int) -> int:
+        return day if FIRST_DAY <= day <= last_day else -1
+
+    for day, status, transient, n in db.execute("SELECT day, status, transient, n FROM event_days WHERE n > 0"):
         outcome = status if status in outcomes else "not_sent"
         outcomes[outcome] += n
-        by_day[day, outcome] = by_day.get((day, outcome), 0) + n
+        key = (usable(day), outcome)
+        by_day[key] = by_day.get(key, 0) + n
         if status == "failed":
             pending["failed_transient" if transient else "failed_terminal"] += n
         elif status != "sent":
             pending["not_sent"] += n
-    for day, n in db.execute(f"SELECT {usable_day}, SUM(count) FROM invalid_counts GROUP BY 1"):
+    for day, n in db.execute("SELECT COALESCE(day, -1), SUM(count) FROM invalid_counts GROUP BY 1"):
         outcomes["invalid"] += n
-        by_day[day, "invalid"] = by_day.get((day, "invalid"), 0) + n
+        key = (usable(day), "invalid")
+        by_day[key] = by_day.get(key, 0) + n
     daily, reserve, window_s = _quota(db)
+    saved = _saved(db, QUOTA_KEY)
+    if saved.get("daily"):  # what the last run learned, as status reads it
+        daily = int(saved["daily"])
+        reserve = math.ceil(daily * DEFAULT_RESERVE) if reserve is None else reserve
     contacts, media, top = _coverage(db)
     not_found = sum(r.count for r in _invalid_reasons(db, limit=None) if r.reason.startswith(NOT_FOUND_REASONS))
     return ReportData(
@@ -186,7 +199,20 @@ def _gather(db: sqlite3.Connection, state_dir: str, now: float) -> ReportData:
         not_found_events=not_found,
         not_found_emails=_not_found_emails(db),
         runs=_runs(db),
+        unread=int(_saved(db, BACKFILL_KEY).get("unread_events") or 0),
+        reset_at=float(saved["reset_at"]) if saved.get("reset_at") else None,
+        timezone=str(saved["timezone"]) if saved.get("timezone") else None,
     )
+
+
+def _saved(db: sqlite3.Connection, name: str) -> dict[str, Any]:
+    """A figure the runner left in the journal's ``state`` table (``importer/run/backfill.py``)."""
+    row = db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+    try:
+        value = json.loads(row[0]) if row and row[0] else None
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _quota(db: sqlite3.Connection) -> tuple[int | None, int | None, float | None]:
@@ -240,14 +266,10 @@ def _quota_days(db: sqlite3.Connection) -> list[QuotaDay]:
 
 
 def _coverage(db: sqlite3.Connection) -> tuple[int, int, list[tuple[str, int]]]:
-    (contacts,) = db.execute("SELECT COUNT(DISTINCT contact) FROM events WHERE status = 'sent'").fetchone()
-    rows = db.execute(
-        "WITH m AS (SELECT media, COUNT(*) AS n FROM events WHERE status = 'sent' AND media IS NOT NULL "
-        "GROUP BY media) SELECT media, n, (SELECT COUNT(*) FROM m) FROM m ORDER BY n DESC, media LIMIT ?",
-        (TOP_MEDIA,),
-    ).fetchall()
-    media = int(rows[0][2]) if rows else 0
-    return int(contacts), media, [(str(m), int(n)) for m, n, _ in rows]
+    (contacts,) = db.execute("SELECT COUNT(*) FROM sent_contacts").fetchone()
+    (media,) = db.execute("SELECT COUNT(*) FROM media_sent WHERE n > 0").fetchone()
+    rows = db.execute("SELECT media, n FROM media_sent WHERE n > 0 ORDER BY n DESC, media LIMIT ?", (TOP_MEDIA,))
+    return int(contacts), int(media), [(str(m), int(n)) for m, n in rows]
 
 
 def _invalid_reasons(db: sqlite3.Connection, limit: int | None) -> list[Reason]:

@@ -135,10 +135,14 @@ def _progress(data: ReportData, charts: dict[str, Chart]) -> str:
         quota_text = "none" if data.to_send == 0 else f"{days:,} day{'s' if days != 1 else ''}"
         usable = (data.daily or 0) - (data.reserve or 0)
         quota_note = f"{number(data.to_send)} to send at {number(usable)} a day"
+        if data.reset_at:
+            quota_note += f"; resets {when(data.reset_at)}"
+    total = data.known + data.unread
     cards = _cards(
         [
-            ("Sent", number(sent), f"of {number(data.known)} known ({percent(sent, data.known)})"),
+            ("Sent", number(sent), f"of {number(total)} ({percent(sent, total)})"),
             ("Not sent yet", number(data.pending["not_sent"]), "sent by the next run"),
+            ("Not read yet", number(data.unread), "estimated, in inputs a stopped run left"),
             ("Failed, will retry", number(data.pending["failed_transient"]), "transient errors"),
             ("Refused by HubSpot", number(data.pending["failed_terminal"]), "--retry-terminal resends"),
             ("Invalid", number(data.outcomes["invalid"]), "never sent; see below"),
@@ -146,8 +150,8 @@ def _progress(data: ReportData, charts: dict[str, Chart]) -> str:
         ]
     )
     note = (
-        '<p class="note">Known events are those read so far: files not read yet are not counted. '
-        "Events already sent are never sent twice.</p>"
+        '<p class="note">The chart counts the events read so far; "not read yet" estimates those of the inputs '
+        "a stopped run did not reach (from the rows left). Events already sent are never sent twice.</p>"
     )
     return _section("Backfill progress", [cards, _figure(charts, "progress", "No event yet."), note], "progress")
 

@@ -43,23 +43,16 @@ def external_id_of(payload: bytes) -> str | None:
     return None if value is None else str(value)
 
 
-def key_text(k1: int, k2: int) -> str:
-    """An event's journal key as 32 hex digits (carried in results files for ``retry``)."""
-    return f"{k1 & 0xFFFFFFFFFFFFFFFF:016x}{k2 & 0xFFFFFFFFFFFFFFFF:016x}"
-
-
-def _key_ints(text: str) -> tuple[int, int]:
-    a, b = int(text[:16], 16), int(text[16:32], 16)
-    return (a - (1 << 64) if a >= 1 << 63 else a), (b - (1 << 64) if b >= 1 << 63 else b)
-
-
-def events_from_results(path: str | Path) -> list[Event]:
-    """The failed / not_sent events of a results file, to send again."""
-    from importer.state.journal import event_keys as _keys
+def events_from_results(path: str | Path, possibly_sent: bool = False) -> list[Event]:
+    """The failed / not_sent events of a results file, to send again; with ``possibly_sent`` also
+    those whose requests got no answer (sending them again risks a duplicate)."""
+    from importer.state.identity import event_keys as _keys
+    from importer.state.identity import key_ints
     from importer.state.results import read_results
 
     table = read_results(path)
-    mask = pc.is_in(table.column("status"), value_set=pa.array(["failed", "not_sent"]))
+    statuses = ["failed", "not_sent", *(["possibly_sent"] if possibly_sent else [])]
+    mask = pc.is_in(table.column("status"), value_set=pa.array(statuses))
     table = table.filter(mask)
     table = table.filter(pc.is_valid(table.column("payload")))
     out: list[Event] = []
@@ -78,6 +71,6 @@ def events_from_results(path: str | Path) -> list[Event]:
     rows = table.column("row_number").to_pylist()
     for i, p in enumerate(payloads):
         # The key the run journaled under; sessionId + state when the file does not carry it.
-        a, b = _key_ints(given[i]) if given[i] else (int(k1[i]), int(k2[i]))
+        a, b = key_ints(given[i]) if given[i] else (int(k1[i]), int(k2[i]))
         out.append(Event(a, b, p.encode(), sources[i] or "", "", rows[i], states[i], sessions[i], path_of(p)))
     return out

@@ -1,4 +1,4 @@
-"""A run from start to finish: read and map (pipeline), admit, send, and finish (results, journal, summary).
-
-The runner is the one owner of a run's state files; the pieces below it produce data, not files.
+"""A run from start to finish: one library function per command (commands), the pipeline, admission
+(data only, in the reading thread), the send loop, and the owner that alone writes the results file,
+the journal and the summary (owner, finish). Every stop path is bounded (sendloop).
 """

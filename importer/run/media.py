@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,22 +22,15 @@ from importer.hubspot.pacing import DailyQuota, RateLimiter
 from importer.hubspot.sender import Sender
 from importer.mapping.media import MediaResolver, MediaTable, collect
 from importer.mapping.values import Frame
+from importer.run.options import MediaOptions
 from importer.run.pipeline import Pipeline
 from importer.source.readers import iter_batches
-from importer.state.journal import Journal, StateLock
+from importer.state.journal import Journal
+from importer.state.lock import StateLock
 from importer.state.media import MediaMap
 
 if TYPE_CHECKING:
-    from importer.run.runner import RunOptions
-
-
-@dataclass
-class MediaOptions:
-    """How a run treats media objects."""
-
-    sync: bool = True  # False: --no-media-sync, only the ids the state knows are used
-    update: bool = False  # PATCH objects whose described properties changed
-    object_types: dict[str, str] = field(default_factory=dict)  # --object-type, over the mapping's
+    from importer.run.options import RunOptions
 
 
 def gather(pipeline: Pipeline) -> MediaTable:

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 
+from importer.run.options import RunOptions
 from importer.run.pipeline import Pipeline
-from importer.run.runner import RunOptions
-from importer.state.journal import Journal, event_keys
+from importer.state.identity import event_keys
+from importer.state.journal import Journal
 from importer.state.manifest import split_done
 
 

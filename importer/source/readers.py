@@ -273,6 +273,12 @@ def _undecodable(source: SourceFile, encoding: str, line: int, raw: bytes) -> In
     return InputError(f"{source.path}: {where}: {shown} is not valid {encoding}", hint=hint)
 
 
+def _undecodable_reason(exc: UnicodeDecodeError) -> str:
+    """A line of JSON Lines that does not decode: the bytes, and the encoding Excel files need."""
+    shown = " ".join(f"0x{b:02x}" for b in exc.object[exc.start : exc.end][:4])
+    return f"{shown} is not valid {exc.encoding} (for a file saved on Windows, set input.encoding: windows-1252)"
+
+
 def _find_undecodable(source: SourceFile, encoding: str) -> InputError | None:
     """Scan the file for its first byte that does not decode (only after a reader said there is one)."""
     decoder = codecs.getincrementaldecoder(encoding)()
@@ -623,8 +629,10 @@ def _parse_json_lines(lines: list[bytes], first_line: int, encoding: str) -> tup
         return pa.table({}), [], bad
     try:
         body = b"\n".join(lines[n - first_line].rstrip(b"\r\n") for n in numbers)
+        if not body.isascii():  # pyarrow keeps bytes that are not UTF-8 in its strings: find those lines
+            body.decode("utf-8")
         return _read_json_text(body), numbers, bad
-    except pa.ArrowInvalid:
+    except (pa.ArrowInvalid, UnicodeDecodeError):
         pass
     # Slow path, only for chunks with a broken line: find the bad lines, parse the rest.
     good: list[bytes] = []
@@ -633,8 +641,11 @@ def _parse_json_lines(lines: list[bytes], first_line: int, encoding: str) -> tup
         ln = lines[number - first_line]
         try:
             obj = json.loads(ln)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            bad.append(BadRow(number, f"not valid JSON ({getattr(exc, 'msg', exc)})", _raw(ln), row=number))
+        except UnicodeDecodeError as exc:
+            bad.append(BadRow(number, _undecodable_reason(exc), _raw(ln), row=number))
+            continue
+        except json.JSONDecodeError as exc:
+            bad.append(BadRow(number, f"not valid JSON ({exc.msg})", _raw(ln), row=number))
             continue
         if not isinstance(obj, dict):
             bad.append(BadRow(number, "not a JSON object", _raw(ln), row=number))

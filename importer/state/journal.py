@@ -19,9 +19,9 @@ send counters, invalid events by reason) is in ``activity.py``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import logging
 import os
 import sqlite3
 import time
@@ -30,12 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
-from importer.errors import ConfigError, LockedError
-from importer.mapping.keyset import hash_keys
+from importer.errors import ConfigError, StateError
 from importer.source.readers import SourceFile
 from importer.state.activity import event_facets, migrate
+from importer.state.identity import payload_hash
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -79,26 +78,16 @@ CREATE TABLE IF NOT EXISTS state (
     value TEXT
 );
 """
-_KEY_SALT_1 = "journal-key-1..."
-_KEY_SALT_2 = "journal-key-2..."
-
-
-def event_keys(events: pa.Table, dedupe: tuple[str, ...] | None) -> tuple[np.ndarray, np.ndarray]:
-    """Two independent 64-bit hashes of each event's natural key, as int64 (SQLite integers)."""
-    names = list(dedupe) if dedupe else ["payload"]
-    cols = [events.column(n).combine_chunks() for n in names]
-    k1 = hash_keys(cols, salt=_KEY_SALT_1).view(np.int64)
-    k2 = hash_keys(cols, salt=_KEY_SALT_2).view(np.int64)
-    return k1, k2
-
-
-def payload_hash(payload: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "big", signed=True)
-
-
-def payload_hashes(events: pa.Table) -> np.ndarray:
-    """``payload_hash`` of every event's payload column."""
-    return np.array([payload_hash(p.encode()) for p in events.column("payload").to_pylist()], dtype=np.int64)
+STATUSES = ("sent", "failed", "not_sent", "possibly_sent")
+"""Event statuses in the journal. ``possibly_sent``: the request went out but its answer never came
+(a timeout, or a stop past the grace period); HubSpot may have it. It is never downgraded from
+``sent`` and is re-driven only when asked (``pending(include_held=True)``, ``--on-timeout retry``)."""
+JOURNAL = "journal.sqlite"
+HISTORY = "history.json"
+RECOVERY = (
+    "restore the journal from a backup (copy journal.sqlite together with its -wal file); to start "
+    "afresh knowingly (every event would be sent again), move the state directory away"
+)
 
 
 def fingerprint(source: SourceFile) -> str:
@@ -132,60 +121,22 @@ class Record:
     transient: bool = False
 
 
-class Journal:
-    """The SQLite journal of one state directory."""
+class Lookups:
+    """Batch questions to the journal (one join per batch) on a connection of their own.
 
-    def __init__(self, state_dir: str | Path) -> None:
-        self.dir = Path(state_dir)
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.dir, 0o700)
-        except OSError as exc:
-            raise ConfigError(f"cannot create the state directory {self.dir} ({exc.strerror or exc})") from None
-        self.path = self.dir / "journal.sqlite"
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=10000")
-        self.db.executescript(SCHEMA)
-        migrate(self.db)  # the report's columns and counters (importer/state/activity.py)
-        self.run_id: int | None = None
+    The reading thread holds one of these, so it never shares a connection with the event loop,
+    which alone writes.
+    """
 
-    def close(self) -> None:
-        self.db.close()
-
-    # -- runs -------------------------------------------------------------------------------
-    def start_run(self, command: str) -> int:
-        cur = self.db.execute("INSERT INTO runs(started_at, command) VALUES (?, ?)", (time.time(), command))
-        self.run_id = int(cur.lastrowid or 0)
-        return self.run_id
-
-    def finish_run(self, summary: dict[str, Any], exit_code: int) -> None:
-        self.db.execute(
-            "UPDATE runs SET finished_at=?, summary=?, exit_code=? WHERE id=?",
-            (time.time(), json.dumps(summary), exit_code, self.run_id),
-        )
-
-    def runs(self, limit: int = 10) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            "SELECT id, started_at, finished_at, command, summary, exit_code FROM runs ORDER BY id DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-        keys = ("id", "started_at", "finished_at", "command", "summary", "exit_code")
-        out = []
-        for row in rows:
-            rec = dict(zip(keys, row, strict=True))
-            rec["summary"] = json.loads(rec["summary"]) if rec["summary"] else None
-            out.append(rec)
-        return out
-
-    # -- events -----------------------------------------------------------------------------
     _SENT = "e.status = 'sent'"
     _REFUSED = "e.status = 'failed' AND e.transient = 0"
     _HELD = "e.status = 'possibly_sent'"  # no answer in time: it may have arrived
 
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
     def _matches(self, k1: np.ndarray, k2: np.ndarray, where: str, value: str = "1") -> list[tuple[int, Any]]:
-        """(position, value) of each key whose record satisfies ``where`` — one join for a whole batch."""
+        """(position, value) of each key whose record satisfies ``where``."""
         if len(k1) == 0:
             return []
         self._probe(k1, k2)
@@ -227,6 +178,112 @@ class Journal:
         )
         self.db.execute("COMMIT")
 
+    def close(self) -> None:
+        self.db.close()
+
+
+class Journal(Lookups):
+    """The SQLite journal of one state directory, opened once per run (``Journal.open``)."""
+
+    def __init__(self, state_dir: str | Path, *, create: bool = True) -> None:
+        self.dir = Path(state_dir)
+        self.path = self.dir / JOURNAL
+        if create:
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+                os.chmod(self.dir, 0o700)
+            except OSError as exc:
+                raise ConfigError(f"cannot create the state directory {self.dir} ({exc.strerror or exc})") from None
+        _refuse_lost_journal(self.dir, self.path)
+        if not create and not self.path.exists():
+            raise ConfigError(f"no journal in {self.dir}", hint="run media-import run first, or pass --state-dir")
+        self.run_id: int | None = None
+        self._readers: list[Lookups] = []
+        try:
+            if create and not self.path.exists():
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+            super().__init__(self._connect())
+            self.db.executescript(SCHEMA)
+            _migrate(self.db)
+            migrate(self.db)  # the report's columns and counters (importer/state/activity.py)
+            runs = int(self.db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"the journal {self.path} is not a usable SQLite database ({exc})", hint=RECOVERY
+            ) from None
+        except OSError as exc:
+            raise StateError(f"cannot open the journal {self.path} ({exc.strerror or exc})", hint=RECOVERY) from None
+        for name in (JOURNAL, JOURNAL + "-wal", JOURNAL + "-shm"):
+            with contextlib.suppress(OSError):
+                os.chmod(self.dir / name, 0o600)
+        if runs:
+            _write_history(self.dir, runs)
+
+    @classmethod
+    def open(cls, state_dir: str | Path, *, create: bool = True) -> Journal:
+        return cls(state_dir, create=create)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=10000")
+        return db
+
+    def lookups(self) -> Lookups:
+        """Read-only batch questions on a second connection, for the reading thread."""
+        reader = Lookups(self._connect())
+        self._readers.append(reader)
+        return reader
+
+    def close(self) -> None:
+        for reader in self._readers:
+            with contextlib.suppress(sqlite3.Error):
+                reader.close()
+        self._readers.clear()
+        self.db.close()
+
+    # -- runs -------------------------------------------------------------------------------
+    def start_run(self, command: str, results: str | None = None) -> int:
+        cur = self.db.execute(
+            "INSERT INTO runs(started_at, command, pid, results) VALUES (?, ?, ?, ?)",
+            (time.time(), command, os.getpid(), results),
+        )
+        self.run_id = int(cur.lastrowid or 0)
+        _write_history(self.dir, self.run_id)
+        return self.run_id
+
+    def finish_run(self, summary: dict[str, Any], exit_code: int) -> None:
+        self.db.execute(
+            "UPDATE runs SET finished_at=?, summary=?, exit_code=? WHERE id=?",
+            (time.time(), json.dumps(summary), exit_code, self.run_id),
+        )
+
+    def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The last runs, newest first; a run that never finished has what it recorded as ``sent_by_run``."""
+        rows = self.db.execute(
+            "SELECT id, started_at, finished_at, command, summary, exit_code, pid, results FROM runs "
+            "ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        keys = ("id", "started_at", "finished_at", "command", "summary", "exit_code", "pid", "results")
+        out = []
+        for row in rows:
+            rec = dict(zip(keys, row, strict=True))
+            rec["summary"] = json.loads(rec["summary"]) if rec["summary"] else None
+            if rec["summary"] is None:
+                rec["recorded"] = self.recorded_by_run(int(rec["id"]))
+            out.append(rec)
+        return out
+
+    def recorded_by_run(self, run_id: int) -> dict[str, int]:
+        """Events whose last outcome was recorded by this run, by status (what a killed run did)."""
+        rows = self.db.execute(
+            "SELECT status, COUNT(*) FROM events WHERE run_id = ? GROUP BY status", (run_id,)
+        ).fetchall()
+        return {str(s): int(c) for s, c in rows}
+
+    # -- events -----------------------------------------------------------------------------
     def record(self, rec: Record) -> None:
         """Record one outcome and commit it. A ``sent`` is never downgraded."""
         keep_payload = rec.status != "sent"
@@ -333,80 +390,58 @@ class Journal:
         )
 
 
-_HELD: dict[str, int] = {}  # lock path → how many times this process took it
-log = logging.getLogger("media_import")
+def _migrate(db: sqlite3.Connection) -> None:
+    """Columns added since the first version of the journal."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    for name, kind in (("pid", "INTEGER"), ("results", "TEXT")):
+        if name not in have:
+            db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
 
 
-class StateLock:
-    """One run per state directory: a lock file holding the owner's pid.
-
-    ``O_EXCL`` creation makes taking it atomic; a lock whose process is gone
-    (a crash, a kill -9) is stale and taken over, with a warning.
-    """
-
-    def __init__(self, state_dir: str | Path) -> None:
-        self.path = Path(state_dir) / "lock"
-        self.took_over_from: int | None = None
-
-    def acquire(self) -> StateLock:
-        key = str(self.path.resolve())
-        if _HELD.get(key):  # this process holds it already (the CLI around the runner)
-            _HELD[key] += 1
-            return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                owner = self._owner()
-                if owner is not None and _alive(owner) and owner != os.getpid():
-                    raise LockedError(
-                        f"another media-import run (pid {owner}) is using the state directory {self.path.parent}",
-                        hint="wait for it to finish; if no such process exists, delete the lock file",
-                    ) from None
-                self.took_over_from = owner
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(str(os.getpid()))
-            if self.took_over_from is not None:
-                log.warning(
-                    "took over a stale lock of pid %s in %s (that run ended without cleaning up)",
-                    self.took_over_from,
-                    self.path.parent,
-                )
-            _HELD[key] = 1
-            return self
-        raise LockedError(f"cannot take the lock {self.path}", hint="another run took it at the same moment")
-
-    def release(self) -> None:
-        key = str(self.path.resolve())
-        depth = _HELD.get(key, 0)
-        if depth > 1:
-            _HELD[key] = depth - 1
-            return
-        _HELD.pop(key, None)
-        if self._owner() == os.getpid():
-            self.path.unlink(missing_ok=True)
-
-    def _owner(self) -> int | None:
-        try:
-            return int(self.path.read_text().strip() or "0") or None
-        except (OSError, ValueError):
-            return None
-
-    def __enter__(self) -> StateLock:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def _alive(pid: int) -> bool:
+def _refuse_lost_journal(state_dir: Path, path: Path) -> None:
+    """A state directory that has run history but no usable journal would re-send everything: refuse."""
+    history = state_dir / HISTORY
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        size = path.stat().st_size
+    except FileNotFoundError:
+        size = None
+    except OSError as exc:
+        raise StateError(f"cannot read the journal {path} ({exc.strerror or exc})", hint=RECOVERY) from None
+    if size:  # a non-empty file: SQLite says whether it is usable
+        return
+    wal = path.with_name(JOURNAL + "-wal")
+    runs = _history_runs(history)
+    if runs is None and not wal.exists():
+        return  # a new state directory
+    what = "is missing" if size is None else "is empty (0 bytes)"
+    since = f"{runs} earlier run(s)" if runs else "earlier runs"
+    raise StateError(
+        f"the journal {path} {what}, but this state directory has run history ({since}): "
+        "a run now would send every event again",
+        hint=RECOVERY,
+    )
+
+
+def _history_runs(history: Path) -> int | None:
+    try:
+        data = json.loads(history.read_text(encoding="utf-8"))
+        return int(data.get("runs", 0))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
+
+
+def _write_history(state_dir: Path, runs: int) -> None:
+    """A note beside the journal that runs happened here, so a lost journal is noticed."""
+    path = state_dir / HISTORY
+    if _history_runs(path) == runs:
+        return
+    tmp = path.with_name(HISTORY + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"journal": JOURNAL, "runs": runs, "updated_at": time.time()}, fh)
+        os.replace(tmp, path)
+    except OSError:  # a full disk: the journal itself says the same
+        pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from importer.hubspot.pacing import format_duration
+
+COUNTED = ("sent", "skipped", "invalid", "failed", "not_sent", "possibly_sent")
 
 
 @dataclass
@@ -42,9 +45,7 @@ class RunSummary:
     def to_dict(self) -> dict[str, Any]:
         sent = self.counts.get("sent", 0)
         return {
-            "counts": {
-                s: self.counts.get(s, 0) for s in ("sent", "skipped", "invalid", "failed", "not_sent", "possibly_sent")
-            },
+            "counts": {s: self.counts.get(s, 0) for s in COUNTED},
             "rows": self.rows,
             "duplicates": self.duplicates,
             "rows_skipped_by_rules": self.skipped_rows,
@@ -117,9 +118,12 @@ class RunSummary:
 
 
 def write_summary(results_path: str, summary: dict[str, Any]) -> str:
+    """``RESULTS.summary.json``, written whole (a temp file, then a rename) with mode 0600."""
     path = f"{results_path}.summary.json"
     tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # never write through a link someone left at the temp name
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(summary, fh, indent=2)
     os.replace(tmp, path)

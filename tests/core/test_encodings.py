@@ -9,7 +9,7 @@ import pytest
 from support import Cli
 
 from importer.errors import InputError
-from importer.source.readers import InputOptions, guess_delimiter, read_columns, resolve_inputs
+from importer.source.readers import InputOptions, guess_delimiter, iter_batches, read_columns, resolve_inputs
 
 from .helpers import T0, mapping_doc, write_mapping
 from .test_readers import read_all
@@ -129,3 +129,14 @@ def test_utf16_json_lines_declared_without_a_bom(tmp_path: Path) -> None:
     path.write_bytes('{"sid": "café"}\n{"sid": "b"}\n'.encode("utf-16-le"))
     rows = read_all(path, ["sid"], InputOptions(encoding="utf-16-le"))
     assert rows == [{"_row": 1, "sid": "café"}, {"_row": 2, "sid": "b"}]
+
+
+def test_windows_1252_far_into_json_lines_is_a_row_problem_with_the_fix(tmp_path: Path) -> None:
+    lines = [f'{{"sid": "s{i}"}}' for i in range(1, 6_001)]
+    lines[5_000] = '{"sid": "a – dash"}'
+    path = tmp_path / "p.jsonl"
+    path.write_bytes("\n".join(lines).encode("windows-1252") + b"\n")
+    (source,) = resolve_inputs([str(path)])
+    bad = [b for batch in iter_batches(source, InputOptions(), ["sid"]) for b in batch.bad_rows]
+    assert [(b.line, b.row) for b in bad] == [(5_001, 5_001)]
+    assert bad[0].reason == "0x96 is not valid utf-8 (for a file saved on Windows, set input.encoding: windows-1252)"

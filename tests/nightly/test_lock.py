@@ -1,8 +1,9 @@
-"""One run per state directory: a second run exits 4 at once with a clear message; a lock left by a
-dead process is taken over with a warning."""
+"""One run per state directory: a second run exits 4 at once with a clear message; the lock is an
+``flock`` that the operating system releases when its process dies, taken over with a warning."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -37,6 +38,18 @@ def _start_slow_run(night: Nights) -> subprocess.Popen[str]:
     return first
 
 
+def _lock_is_free(state: Path) -> bool:
+    """Nobody holds the flock and the owner emptied the file on its way out."""
+    fd = os.open(state / "lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return (state / "lock").read_text() == ""
+
+
 def _finish(first: subprocess.Popen[str]) -> tuple[int, str, str]:
     try:
         out, err = first.communicate(timeout=60)
@@ -64,7 +77,7 @@ def test_a_second_run_exits_4_while_the_first_holds_the_lock(night: Nights) -> N
     # The first run was not disturbed: everything sent once, lock released.
     assert code == 0, err
     assert_received_once(night.sim, expected(a))
-    assert not (night.state / "lock").exists()
+    assert _lock_is_free(night.state)
 
 
 def test_a_refused_second_run_leaves_the_running_runs_results_alone(night: Nights) -> None:
@@ -74,7 +87,7 @@ def test_a_refused_second_run_leaves_the_running_runs_results_alone(night: Night
     first = _start_slow_run(night)
     try:
         deadline = time.monotonic() + 20
-        while night.results.stat().st_size < 1000 and time.monotonic() < deadline:
+        while (not night.results.exists() or night.results.stat().st_size < 1000) and time.monotonic() < deadline:
             time.sleep(0.02)  # the invalid rows are written as soon as the file is read
         before = night.results.read_bytes()
         second = night.run("--quiet")
@@ -102,15 +115,27 @@ def test_a_stale_lock_is_taken_over_with_a_warning(night: Nights) -> None:
     assert f"took over a stale lock of pid {pid}" in r.err
     assert "warning" in r.err.lower()
     assert_received_once(night.sim, expected(a))
-    assert not (night.state / "lock").exists()
+    assert _lock_is_free(night.state)
+
+
+HOLD = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, str(os.getpid()).encode())
+print("held", flush=True)
+time.sleep(30)
+"""
 
 
 def test_a_lock_of_a_live_process_is_respected(night: Nights) -> None:
     write(canonical(5, seed=54, prefix="a"), night.inputs / "2026-11-01-a.csv")
     night.state.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(night.state / "lock")], stdout=subprocess.PIPE, text=True
+    )
     try:
-        (night.state / "lock").write_text(str(holder.pid))
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         r = night.run()
     finally:
         holder.kill()
@@ -119,3 +144,15 @@ def test_a_lock_of_a_live_process_is_respected(night: Nights) -> None:
     assert f"pid {holder.pid}" in r.err
     assert night.sim.client.stats()["requests_total"] == 0
     assert (night.state / "lock").read_text() == str(holder.pid)  # not stolen
+
+
+def test_a_pid_in_the_lock_file_without_the_flock_does_not_block(night: Nights) -> None:
+    """A live process whose pid happens to be in the file (pid reuse) does not hold the lock."""
+    a = canonical(5, seed=55, prefix="a")
+    write(a, night.inputs / "2026-11-01-a.csv")
+    night.state.mkdir()
+    (night.state / "lock").write_text(str(os.getpid()))  # alive, but holds no flock
+    r = night.run()
+    assert r.code == 0, r.err
+    assert_received_once(night.sim, expected(a))
+    assert _lock_is_free(night.state)

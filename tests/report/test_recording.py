@@ -18,13 +18,13 @@ from support import Cli
 from importer.hubspot.auth import Credentials
 from importer.hubspot.sender import RetryPolicy
 from importer.mapping.spec import load_mapping
-from importer.run.media import MediaOptions
+from importer.run.options import MediaOptions
 from importer.run.pipeline import Pipeline
 from importer.run.runner import Runner, RunOptions
 from importer.simulator import Simulator
 from importer.state.activity import DAY_MS, SAMPLES, SendMeter, contact_hash, migrate, record_invalid
 from importer.state.journal import SCHEMA, Journal
-from importer.state.results import ResultsWriter, results_table
+from importer.state.results import results_table
 
 MakeSim = Callable[..., Simulator]
 FAST = RetryPolicy(max_attempts=4, max_seconds=30.0, base_delay=0.001, max_delay=0.005)
@@ -160,10 +160,9 @@ def test_a_run_records_requests_retries_and_429s_per_window(tmp_path: Path) -> N
         transport=script.transport,
         media=MediaOptions(sync=False),
     )  # fmt: skip  (the script answers events only)
-    with ResultsWriter(tmp_path / "results.csv") as writer:
-        summary = Runner(options, Credentials("pat-na1-report-test"), writer).run(
-            Pipeline(load_mapping(str(MAPPING)), [str(data.path)])
-        )
+    summary = Runner(options, Credentials("pat-na1-report-test"), tmp_path / "results.csv").run(
+        Pipeline(load_mapping(str(MAPPING)), [str(data.path)])
+    )
     assert summary.exit_code == 0
     db = _db(tmp_path / "state")
     requests, retries, limited = db.execute(
@@ -177,3 +176,60 @@ def test_a_run_records_requests_retries_and_429s_per_window(tmp_path: Path) -> N
     )
     last = db.execute("SELECT daily_remaining FROM send_windows ORDER BY start DESC LIMIT 1").fetchone()[0]
     assert last == 9_000 - (len(script.requests) - len(steps)) + 1
+
+
+def _assert_totals_match_the_events(db: sqlite3.Connection) -> None:
+    days = db.execute("SELECT day, status, transient, n FROM event_days WHERE n != 0 ORDER BY 1, 2, 3").fetchall()
+    scan = db.execute(
+        "SELECT COALESCE(day, -1), status, transient, COUNT(*) FROM events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ).fetchall()
+    assert days == scan
+    media = db.execute("SELECT media, n FROM media_sent WHERE n != 0 ORDER BY 1").fetchall()
+    assert (
+        media
+        == db.execute(
+            "SELECT media, COUNT(*) FROM events WHERE status = 'sent' AND media IS NOT NULL GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    )
+    contacts = {c for (c,) in db.execute("SELECT contact FROM sent_contacts")}
+    sent = db.execute("SELECT DISTINCT contact FROM events WHERE status = 'sent' AND contact IS NOT NULL")
+    assert contacts == {c for (c,) in sent}
+
+
+def test_running_totals_follow_every_change_of_an_event(tmp_path: Path, cli: Cli, make_simulator: MakeSim) -> None:
+    data = Input(tmp_path / "plays.csv", 200, invalid_every=9)
+    sim = make_simulator(burst=0, daily=150, error_rate=0.05, seed=9)
+    cli.env(HUBSPOT_ACCESS_TOKEN=sim.token)
+    stopped = cli.run(sim.url, data.path)
+    assert stopped.code == 3 and stopped.counts["not_sent"] > 0
+    db = _db(cli.state)
+    _assert_totals_match_the_events(db)
+    sim.client.configure(daily=10_000)  # a new day: the leftovers go out (not_sent → sent)
+    saved = json.loads(db.execute("SELECT value FROM state WHERE name = 'daily_quota'").fetchone()[0])
+    saved["reset_at"] = 0  # the quota the journal remembers has reset since
+    db.execute("UPDATE state SET value = ? WHERE name = 'daily_quota'", (json.dumps(saved),))
+    db.commit()
+    resumed = cli.run(sim.url, data.path)
+    assert resumed.code == 1 and resumed.counts["sent"] >= stopped.counts["not_sent"]
+    assert db.execute("SELECT COUNT(*) FROM events WHERE status = 'not_sent'").fetchone() == (0,)
+    _assert_totals_match_the_events(db)
+    forced = cli.run(sim.url, data.path, extra=("--force",))  # sent again: sent → sent changes nothing
+    assert forced.counts["sent"] > 0
+    _assert_totals_match_the_events(db)
+
+
+def test_an_older_journal_is_counted_once_when_the_totals_are_added(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    old = _db(state)
+    old.executescript(SCHEMA)
+    for i in range(30):
+        payload = json.dumps({"occurredTimestamp": 1_700_000_000_000 + i * DAY_MS, "externalId": f"m-{i % 4}"})
+        status = ("sent", "not_sent", "failed")[i % 3]
+        old.execute("INSERT INTO events(k1, k2, status, transient, payload) VALUES (?, ?, ?, ?, ?)",
+                    (i, i, status, i % 2, payload if status != "sent" else None))  # fmt: skip
+    old.commit()
+    old.close()
+    Journal(state).close()
+    Journal(state).close()
+    _assert_totals_match_the_events(_db(state))

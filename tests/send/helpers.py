@@ -150,10 +150,9 @@ def run_on_clock(state: Path, sim: Simulator, data_path: Path, clock: Clock, **o
     """``Runner.run`` in this process on ``clock`` (the simulator's), with ``RunOptions`` fields set."""
     from importer.hubspot.auth import Credentials
     from importer.mapping.spec import load_mapping
-    from importer.run.media import MediaOptions
+    from importer.run.options import MediaOptions, RunOptions
     from importer.run.pipeline import Pipeline
-    from importer.run.runner import Runner, RunOptions
-    from importer.state.results import ResultsWriter
+    from importer.run.runner import Runner
 
     credentials = options.pop("credentials", None) or Credentials(sim.token)
     assert isinstance(credentials, Credentials)
@@ -165,5 +164,5 @@ def run_on_clock(state: Path, sim: Simulator, data_path: Path, clock: Clock, **o
     for name, value in options.items():
         assert hasattr(opts, name), name
         setattr(opts, name, value)
-    with ResultsWriter(state.parent / f"{state.name}-results.csv") as writer:
-        return Runner(opts, credentials, writer).run(Pipeline(load_mapping(str(MAPPING)), [str(data_path)]))
+    results = state.parent / f"{state.name}-results.csv"
+    return Runner(opts, credentials, results).run(Pipeline(load_mapping(str(MAPPING)), [str(data_path)]))

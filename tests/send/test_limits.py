@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import Cli, seed_sample_media
+from support import Cli, seed_sample_media, summary_of
 
 from importer.clock import ScaledClock
 from importer.hubspot.auth import Credentials, OAuthApp
@@ -246,3 +246,21 @@ def test_requests_in_flight_past_the_grace_period_count_as_possibly_sent(tmp_pat
     assert summary.counts["sent"] == 0 and summary.counts["not_sent"] == len(data.valid) - 4
     assert ended - signalled[0] < 0.5 + 1.0
     assert journal_statuses(tmp_path / "state")["possibly_sent"] == 4
+
+
+def test_retry_resends_possibly_sent_events_only_with_on_timeout_retry(
+    tmp_path: Path, cli: Cli, make_simulator: object
+) -> None:
+    data = Input(tmp_path / "plays.csv", 60, seed=22)
+    sim = make_simulator(burst=0, slow_rate=0.1, slow_ms=1500, seed=9)  # type: ignore[operator]
+    cli.env(HUBSPOT_ACCESS_TOKEN=sim.token)
+    first = cli.run(sim.url, data.path, extra=("--timeout", "0.3"))
+    slow = sim.client.stats()["faults"]["slow"]
+    assert slow > 0 and first.counts["possibly_sent"] == slow
+    sim.client.configure(slow_rate=0.0)
+    base = ("--base-url", sim.url, "--state-dir", cli.state, "--rate", "none", "-q")
+    held = cli("retry", first.results, "--results", tmp_path / "held.csv", *base)
+    assert held.code == 0 and summary_of(tmp_path / "held.csv")["counts"]["sent"] == 0
+    again = cli("retry", first.results, "--results", tmp_path / "again.csv", "--on-timeout", "retry", *base)
+    assert again.code == 0 and summary_of(tmp_path / "again.csv")["counts"]["sent"] == slow
+    assert_exactly_once(accepted(sim), data.valid)

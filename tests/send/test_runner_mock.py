@@ -11,10 +11,9 @@ import httpx
 from importer.hubspot.auth import Credentials
 from importer.hubspot.sender import RetryPolicy
 from importer.mapping.spec import load_mapping
-from importer.run.media import MediaOptions
+from importer.run.options import MediaOptions, RunOptions
 from importer.run.pipeline import Pipeline
-from importer.run.runner import Runner, RunOptions
-from importer.state.results import ResultsWriter
+from importer.run.runner import Runner
 
 from .helpers import MAPPING, Input, Script, echo, journal_statuses, key_of, results_rows
 
@@ -31,10 +30,9 @@ def _run(tmp_path: Path, data: Input, script: Script, name: str = "results.csv")
         media=MediaOptions(sync=False),  # the script answers events only; media sync has tests of its own
     )
     results = tmp_path / name
-    with ResultsWriter(results) as writer:
-        summary = Runner(options, Credentials("pat-na1-runner-test"), writer).run(
-            Pipeline(load_mapping(str(MAPPING)), [str(data.path)])
-        )
+    summary = Runner(options, Credentials("pat-na1-runner-test"), results).run(
+        Pipeline(load_mapping(str(MAPPING)), [str(data.path)])
+    )
     return summary.exit_code, summary.to_dict(), results_rows(results)
 
 

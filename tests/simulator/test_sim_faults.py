@@ -6,10 +6,12 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 
+from importer.clock import ManualClock
 from importer.simulator import Simulator
 
 from .helpers import PLAYED, auth, event, post
@@ -62,13 +64,25 @@ def test_dropped_connection_is_a_transport_error(make_simulator: Callable[..., S
 
 
 def test_slow_answer_times_out_and_records_nothing(make_simulator: Callable[..., Simulator]) -> None:
-    sim = make_simulator(slow_rate=1.0, slow_ms=500)
+    clock = ManualClock()
+    sim = make_simulator(slow_rate=1.0, slow_ms=500, clock=clock)
     with pytest.raises(httpx.ReadTimeout):
         post(sim, timeout=httpx.Timeout(5.0, read=0.1))
-    time.sleep(0.6)  # past slow_ms: the server has looked again and found the client gone
-    stats = sim.client.stats()
+    assert sim.client.stats()["faults"]["slow"] == 1  # held until the simulator's clock moves
+    clock.advance(0.5)  # past slow_ms: the server looks again and finds the client gone
+    stats = _eventually(sim, lambda s: s["abandoned"] == 1)
     assert stats["faults"]["slow"] == 1 and stats["abandoned"] == 1
     assert stats["accepted_events"] == 0 and sim.client.events() == []
+
+
+def _eventually(sim: Simulator, done: Callable[[dict[str, Any]], bool], within_s: float = 10.0) -> dict[str, Any]:
+    """The simulator's stats once ``done`` holds for them (the server thread gets there on its own)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        stats = sim.client.stats()
+        if done(stats) or time.monotonic() > deadline:
+            return stats
+        time.sleep(0.01)
 
 
 def test_a_patient_client_gets_the_slow_200_and_it_is_recorded(make_simulator: Callable[..., Simulator]) -> None:
@@ -89,12 +103,12 @@ def test_latency_and_jitter(make_simulator: Callable[..., Simulator]) -> None:
 
 
 def test_429_storms_come_and_go(make_simulator: Callable[..., Simulator]) -> None:
-    sim = make_simulator(burst=0, storm_every_s=1.0, storm_duration_s=0.5, retry_after_on_429=True)
+    clock = ManualClock()
+    sim = make_simulator(burst=0, storm_every_s=1.0, storm_duration_s=0.5, retry_after_on_429=True, clock=clock)
     sim.client.configure(storm_every_s=1.0)  # restarts the storm schedule: calm for the first second
-    started = time.monotonic()
 
     def at(offset: float) -> httpx.Response:
-        time.sleep(max(0.0, started + offset - time.monotonic()))
+        clock.advance(offset - clock.monotonic())
         return post(sim, body=event(sessionId=f"at-{offset}"))
 
     calm, storm, after = at(0.1), at(1.2), at(1.75)
@@ -138,7 +152,7 @@ def test_faults_never_record_events(make_simulator: Callable[..., Simulator]) ->
                 outcomes[str(client.post(PLAYED, json=event(sessionId=f"s{i}")).status_code)] += 1
             except httpx.TransportError as exc:
                 outcomes[type(exc).__name__] += 1
-    time.sleep(0.3)
+    _eventually(sim, lambda s: s["in_flight"] == 0)  # the slow answers have looked for their client
     assert "200" not in outcomes and outcomes["ReadTimeout"] > 0 and outcomes["RemoteProtocolError"] > 0
     stats = sim.client.stats()
     assert sum(stats["faults"].values()) == 60

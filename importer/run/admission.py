@@ -1,0 +1,168 @@
+"""Admission: which prepared events go to the sender, decided in the reading thread.
+
+It reads the journal (on a connection of its own) to drop events sent or refused
+before, and produces data only: an ``Admitted`` per batch with the events to
+send, the results records to write and the counters to add. The run's owner
+(``importer.run.owner``) applies it on the event loop, which alone writes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from importer.hubspot.events import Event, path_of, session_of
+from importer.hubspot.sender import PERCENT_PATH, PLAYED_PATH
+from importer.run.options import RunOptions
+from importer.run.pipeline import Pipeline, PreparedBatch
+from importer.source.readers import SourceFile
+from importer.state.identity import event_keys, payload_hashes
+from importer.state.journal import Lookups, fingerprint
+from importer.state.results import results_table
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+@dataclass
+class Admitted:
+    """One batch's worth of admission: what to send, what to write, what to count."""
+
+    events: list[Event] = field(default_factory=list)
+    source: SourceFile | None = None
+    fingerprint: str = ""
+    rows: int = 0  # rows read from the source
+    k1: np.ndarray = field(default_factory=lambda: _EMPTY)  # the keys of ``events``, claimed for this run
+    k2: np.ndarray = field(default_factory=lambda: _EMPTY)
+    records: list[pa.Table] = field(default_factory=list)  # results records (invalid, skipped)
+    counts: Counter[str] = field(default_factory=Counter)  # summary counters to add
+    newest_ms: int | None = None  # the newest event time among those kept
+    read_to_end: list[str] = field(default_factory=list)  # files read to their end before this batch
+    first_of_file: bool = False  # the first batch of its file in this run
+
+
+class Admission:
+    """Turns the pipeline's prepared batches into ``Admitted`` values (in the reading thread)."""
+
+    def __init__(self, options: RunOptions, lookups: Lookups) -> None:
+        self.options = options
+        self.lookups = lookups
+        self._fingerprints: dict[str, str] = {}
+
+    def stream(self, pipeline: Pipeline) -> Iterator[Admitted]:
+        """Every batch admitted; the last value names the last file read to its end."""
+        current: str | None = None
+        for prepared in pipeline.batches():
+            admitted = self.admit(prepared, pipeline.mapping.identity)
+            path = prepared.source.path
+            if current is not None and path != current:
+                admitted.read_to_end.append(current)
+            current = path
+            yield admitted
+        if current is not None:
+            yield Admitted(read_to_end=[current])
+
+    def admit(self, prepared: PreparedBatch, identity: tuple[str, ...] | None) -> Admitted:
+        """Drop events sent or refused before, keep those at or after --since, and make Events."""
+        opts = self.options
+        source = prepared.source
+        out = Admitted(source=source, rows=prepared.rows)
+        out.counts["rows"] = prepared.rows
+        out.counts["duplicates"] = prepared.duplicates
+        out.counts["skipped_rows"] = sum(prepared.skipped.values())
+        if prepared.invalid.num_rows:
+            out.records.append(prepared.invalid)
+            out.counts["invalid"] = prepared.invalid.num_rows
+        fp = self._fingerprints.get(source.path)
+        if fp is None:
+            fp = self._fingerprints[source.path] = fingerprint(source)
+            out.first_of_file = True
+        out.fingerprint = fp
+        events = prepared.events
+        if opts.since_ms is not None and events.num_rows:
+            cutoff = opts.since_ms - int(opts.lookback_s * 1000)
+            recent = pc.fill_null(pc.greater_equal(events.column("occurredTimestamp"), cutoff), False)
+            out.counts["before_since"] = events.num_rows - int(pc.sum(recent).as_py() or 0)
+            events = events.filter(recent)
+        if events.num_rows:
+            out.newest_ms = pc.max(events.column("occurredTimestamp")).as_py()
+        k1, k2 = event_keys(events, identity)
+        if not opts.force and events.num_rows:
+            sent_with = self.lookups.sent_hashes(k1, k2)
+            sent = sent_with != 0
+            if sent.any():
+                out.counts["skipped"] = int(sent.sum())
+                # The rule: an event already sent is never re-sent, even if its row changed since.
+                out.counts["changed"] = int((sent_with[sent] != payload_hashes(events.filter(pa.array(sent)))).sum())
+                if opts.results_all:
+                    out.records.append(_skipped_records(source, events, sent))
+                keep = ~sent
+                events = events.filter(pa.array(keep))
+                k1, k2 = k1[keep], k2[keep]
+        if not opts.force and not opts.retry_terminal and events.num_rows:
+            # HubSpot refused these for good before: the same payload would be refused again.
+            refused = self.lookups.refused_mask(k1, k2)
+            if refused.any():
+                out.counts["refused_before"] = int(refused.sum())
+                keep = ~refused
+                events = events.filter(pa.array(keep))
+                k1, k2 = k1[keep], k2[keep]
+        if not opts.force and opts.on_timeout == "hold" and events.num_rows:
+            # Possibly sent before (no answer in time): held, unless --on-timeout retry.
+            held = self.lookups.held_mask(k1, k2)
+            if held.any():
+                out.counts["held_before"] = int(held.sum())
+                keep = ~held
+                events = events.filter(pa.array(keep))
+                k1, k2 = k1[keep], k2[keep]
+        out.k1, out.k2 = k1, k2
+        payloads = events.column("payload").to_pylist()
+        rows = events.column("_row").to_pylist()
+        states = events.column("state").to_pylist()
+        sessions = events.column("sessionId").to_pylist()
+        paths = [PERCENT_PATH if t == "percent" else PLAYED_PATH for t in events.column("_type").to_pylist()]
+        holds = events.column("_hold").to_pylist() if "_hold" in events.column_names else [None] * len(rows)
+        columns = zip(k1.tolist(), k2.tolist(), payloads, rows, states, sessions, paths, holds, strict=True)
+        out.events = [Event(a, b, p.encode(), source.path, fp, r, s, sid, ep, h)
+                      for a, b, p, r, s, sid, ep, h in columns]  # fmt: skip
+        return out
+
+    def listed(self, events: list[Event], chunk: int = 10_000) -> Iterator[Admitted]:
+        """``retry``: the events of a results file, less those the journal says were sent since."""
+        for start in range(0, len(events), chunk):
+            part = events[start : start + chunk]
+            out = Admitted(rows=len(part))
+            out.counts["rows"] = len(part)
+            if not self.options.force:
+                k1 = np.array([e.k1 for e in part], dtype=np.int64)
+                k2 = np.array([e.k2 for e in part], dtype=np.int64)
+                sent = self.lookups.sent_mask(k1, k2)
+                out.counts["skipped"] = int(sent.sum())
+                part = [e for e, s in zip(part, sent.tolist(), strict=True) if not s]
+            out.events = part
+            yield out
+
+
+def leftover_events(rows: list[tuple[int, int, str, int | None, str | None, str]]) -> list[Event]:
+    """Events of earlier runs, from the journal's copy of their payload."""
+    return [
+        Event(k1, k2, payload.encode(), src or "", "", row, state, session_of(payload), path_of(payload))
+        for k1, k2, src, row, state, payload in rows
+    ]
+
+
+def _skipped_records(source: SourceFile, events: pa.Table, sent: np.ndarray) -> pa.Table:
+    ev = events.filter(pa.array(sent))
+    n = ev.num_rows
+    return results_table(
+        source_file=source.path,
+        row_number=ev.column("_row"),
+        state=ev.column("state"),
+        status=pa.repeat(pa.scalar("skipped"), n),
+        error=pa.repeat(pa.scalar("sent by an earlier run"), n),
+        payload=ev.column("payload"),
+    )

@@ -1,0 +1,151 @@
+"""The one owner of a run's state: the results file, the journal's writes, the manifest and the summary.
+
+Everything here runs on the event loop's thread. Readers, mapping and admission
+hand over data (``Admitted``); workers hand over outcomes; only this class turns
+them into rows of the results file and records of the journal, so no two
+threads ever write the same file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from importer.errors import TerminalError
+from importer.hubspot.events import Event
+from importer.hubspot.sender import Outcome
+from importer.run.admission import Admitted
+from importer.state.activity import forget_invalid, record_invalid
+from importer.state.identity import key_text
+from importer.state.journal import Journal, Record
+from importer.state.manifest import FileTracker
+from importer.state.results import ResultsWriter, results_table
+from importer.state.summary import RunSummary
+
+_FLUSH_ROWS = 1000
+
+
+class RunOwner:
+    """Applies admissions and outcomes to the journal, the results file and the summary."""
+
+    def __init__(self, journal: Journal, results: ResultsWriter, summary: RunSummary, results_all: bool) -> None:
+        self.journal = journal
+        self.results = results
+        self.summary = summary
+        self.results_all = results_all
+        self.tracker = FileTracker(journal)
+        self.admitted = 0  # events handed to the send loop
+        self.newest_ms: int | None = None
+        self._pending: list[dict[str, Any]] = []
+        self.on_error: Callable[[TerminalError], None] = _raise
+        self.results_failed: TerminalError | None = None
+
+    # -- from admission --------------------------------------------------------------------
+    def apply(self, admitted: Admitted) -> list[Event]:
+        """Count, write and claim one admitted batch; the events to send."""
+        s = self.summary
+        c = admitted.counts
+        s.rows += c["rows"]
+        s.duplicates += c["duplicates"]
+        s.skipped_rows += c["skipped_rows"]
+        s.before_since += c["before_since"]
+        s.changed += c["changed"]
+        s.refused_before += c["refused_before"]
+        s.held_before += c["held_before"]
+        for status in ("invalid", "skipped"):
+            if c[status]:
+                s.counts[status] += c[status]
+        if admitted.first_of_file and admitted.source is not None:
+            # Read again: its invalid events are counted anew in the report's table.
+            self._journal(forget_invalid, self.journal.db, admitted.source.path)
+        for table in admitted.records:
+            self.write_results(table)
+            if table.num_rows and table.column("status")[0].as_py() == "invalid":
+                self._journal(record_invalid, self.journal.db, table, self.journal.run_id)
+        if admitted.newest_ms is not None:
+            self.newest_ms = admitted.newest_ms if self.newest_ms is None else max(self.newest_ms, admitted.newest_ms)
+        for path in admitted.read_to_end:
+            self.tracker.read_to_end(path)
+        if admitted.source is not None:
+            self._journal(self.journal.claim, admitted.k1, admitted.k2, self.journal.run_id)
+            self.tracker.admitted(admitted.source, admitted.fingerprint, admitted.rows, len(admitted.events))
+        self.admitted += len(admitted.events)
+        return admitted.events
+
+    # -- from the workers ------------------------------------------------------------------
+    def outcome(self, event: Event, outcome: Outcome, settle: bool = True) -> None:
+        e, o = event, outcome
+        rec = Record(e.k1, e.k2, o.status, e.source, e.fingerprint, e.row, e.state, e.payload, o.http_status, o.error,
+                     o.attempts, o.transient)  # fmt: skip
+        self._journal(self.journal.record, rec)
+        self.summary.counts[outcome.status] += 1
+        if outcome.status != "sent" or self.results_all:
+            self._result(event, outcome.status, outcome.http_status, outcome.error, outcome.attempts)
+        if settle:
+            self.tracker.settled(event.source)
+
+    def unsent(self, event: Event, reason: str, status: str = "not_sent") -> None:
+        """An event without an answer: ``not_sent``, or ``possibly_sent`` when its request went out."""
+        rec = Record(event.k1, event.k2, status, event.source, event.fingerprint, event.row, event.state,
+                     event.payload, error=reason)  # fmt: skip
+        self._journal(self.journal.record, rec)
+        self.summary.counts[status] += 1
+        self._result(event, status, None, reason, 0)
+        self.tracker.settled(event.source)
+
+    # -- the results file ------------------------------------------------------------------
+    def _result(self, event: Event, status: str, http: int | None, error: str | None, attempts: int) -> None:
+        self._pending.append(
+            {
+                "source_file": event.source,
+                "row_number": event.row,
+                "state": event.state,
+                "status": status,
+                "http_status": http,
+                "error": error,
+                "attempts": attempts,
+                "payload": event.payload.decode(),
+                "event_key": key_text(event.k1, event.k2),
+            }
+        )
+        if len(self._pending) >= _FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        cols = {k: [r[k] for r in rows] for k in rows[0]}
+        self.write_results(results_table(**cols))
+
+    def write_results(self, table: pa.Table) -> None:
+        """Write results records; a results file that cannot be written stops the run (``on_error``)."""
+        if self.results_failed is not None:
+            return
+        try:
+            self.results.write(table)
+        except (OSError, pa.ArrowException) as exc:
+            self.results_failed = TerminalError(
+                f"cannot write the results file {self.results.path} ({getattr(exc, 'strerror', None) or exc})",
+                hint="free some space (or choose another --results) and run the same command again",
+            )
+            self.on_error(self.results_failed)
+
+    def _journal(self, call: Any, *args: Any) -> None:
+        """A journal write; one that fails (a full disk) stops the run through ``on_error``."""
+        try:
+            call(*args)
+        except sqlite3.Error as exc:
+            self.on_error(
+                TerminalError(
+                    f"cannot write the journal {self.journal.path} ({exc})",
+                    hint="free some space in the state directory and run the same command again",
+                )
+            )
+
+
+def _raise(error: TerminalError) -> None:
+    raise error
