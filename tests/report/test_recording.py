@@ -198,8 +198,11 @@ def _assert_totals_match_the_events(db: sqlite3.Connection) -> None:
 
 def test_running_totals_follow_every_change_of_an_event(tmp_path: Path, cli: Cli, make_simulator: MakeSim) -> None:
     data = Input(tmp_path / "plays.csv", 200, invalid_every=9)
-    sim = make_simulator(burst=0, daily=150, error_rate=0.05, seed=9)
+    sim = make_simulator(burst=0, error_rate=0.05, seed=9)
     cli.env(HUBSPOT_ACCESS_TOKEN=sim.token)
+    cli.media_sync(sim.url, data.path)  # the media objects exist: the day's quota goes to the events
+    sim.client.reset()
+    sim.client.configure(daily=150)
     stopped = cli.run(sim.url, data.path)
     assert stopped.code == 3 and stopped.counts["not_sent"] > 0
     db = _db(cli.state)

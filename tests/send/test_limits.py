@@ -254,7 +254,8 @@ def test_retry_resends_possibly_sent_events_only_with_on_timeout_retry(
     data = Input(tmp_path / "plays.csv", 60, seed=22)
     sim = make_simulator(burst=0, slow_rate=0.1, slow_ms=1500, seed=9)  # type: ignore[operator]
     cli.env(HUBSPOT_ACCESS_TOKEN=sim.token)
-    first = cli.run(sim.url, data.path, extra=("--timeout", "0.3"))
+    seed_sample_media(sim)  # the media exist: only events meet the slow answers
+    first = cli.run(sim.url, data.path, extra=("--timeout", "0.3", "--no-media-sync"))
     slow = sim.client.stats()["faults"]["slow"]
     assert slow > 0 and first.counts["possibly_sent"] == slow
     sim.client.configure(slow_rate=0.0)
