@@ -8,6 +8,7 @@ else reaches the user as a traceback (unless ``--debug``).
     ├── ConfigError                    2   the mapping or the command line is wrong
     │   └── MappingError               2   every problem of a mapping, each with its YAML path
     ├── InputError                     2   an input file cannot be read as the mapping says
+    │   └── EmptyInput                 -   a header and no rows: read as 0 rows, with a warning
     │                                      (3 once sending started: the run stops, resumable)
     ├── StateError                     2   the state directory's journal is lost or unusable
     ├── TerminalError                  3   the run must stop now; what is left is resumable
@@ -76,6 +77,10 @@ class MappingError(ConfigError):
 
 class InputError(ImporterError):
     """An input file cannot be read (missing, corrupt, wrong format or columns)."""
+
+
+class EmptyInput(InputError):
+    """An input with a header and no data rows: 0 rows, not a failure (a run reads it with a warning)."""
 
 
 class StateError(ImporterError):
@@ -158,6 +163,9 @@ class ConnectionFailed(NetworkError):
 
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+# What looks like a HubSpot credential wherever it comes from (a token given where a path belongs,
+# an answer that quotes it): private app tokens (pat-na1-…) and OAuth refresh tokens (na1-…, eu1-…).
+_TOKEN_LIKE = re.compile(r"\bpat-[A-Za-z0-9]{2,6}-[A-Za-z0-9-]{8,}|\b(?:na|eu|ap)\d-[0-9a-fA-F]{4}-[0-9a-fA-F-]{20,}")
 _SECRETS: set[str] = set()
 
 
@@ -168,7 +176,8 @@ def register_secret(value: str | None) -> None:
 
 
 def redact(text: str) -> str:
-    """Remove every registered secret and any bearer credential from ``text``."""
+    """Remove every registered secret, any bearer credential and anything token-like from ``text``."""
     for secret in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(secret, "***")
+    text = _TOKEN_LIKE.sub("***", text)
     return _BEARER.sub(r"\1***", text)

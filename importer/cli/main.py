@@ -11,8 +11,10 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -445,35 +447,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from importer.mapping.spec import load_mapping
-    from importer.run.commands import use_contact_cache
-    from importer.run.pipeline import Pipeline, check
+    from importer.run.commands import check_inputs
     from importer.run.progress import make_progress
-    from importer.state.results import ResultsWriter
 
-    mapping = load_mapping(args.mapping, dict(args.lookup))
-    if args.preview < 0:
-        raise ConfigError("--preview must be 0 or more")
-    pipeline = Pipeline(mapping, args.inputs, make_progress(args.quiet))
-    pipeline.preflight()
-    use_contact_cache(pipeline, args.state_dir)
-    media = media_cli.check_media(pipeline, args.state_dir)
-    writer = ResultsWriter(args.results) if args.results else None
-    try:
-        report = check(pipeline, results=writer, preview=args.preview)
-    finally:
-        if writer is not None:
-            writer.close()
+    progress = make_progress(args.quiet)
+    report = check_inputs(args.mapping, args.inputs, lookups=dict(args.lookup), results=args.results,
+                          state_dir=args.state_dir, preview=args.preview, progress=progress)  # fmt: skip
     for payload in report.previews:
         print(payload)
     if args.json:
-        print(json.dumps({**report.to_dict(), **({"media_objects": media.to_dict()} if media else {})}, indent=2))
+        print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.render())
-        if media is not None:
-            print(media.render_plan())
-        if writer is not None:
-            print(f"Invalid events written to {writer.path}")
+        if report.media_objects is not None:
+            print(report.media_objects.render_plan())
+        if args.results:
+            print(f"Invalid events written to {args.results}")
     return EXIT_ROWS if report.invalid_events else EXIT_OK
 
 
@@ -550,6 +539,23 @@ def demo_exit_code(summary: RunSummary) -> int:
     return summary.exit_code
 
 
+class _PrivateFileHandler(logging.FileHandler):
+    """The log file: appended to, created 0600, never through a symbolic link."""
+
+    def _open(self) -> Any:
+        try:
+            fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ConfigError(
+                    f"the log file {self.baseFilename} is a symbolic link: refusing to follow it",
+                    hint="give the path of a regular file",
+                ) from None
+            raise
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 class _RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -579,7 +585,7 @@ def _setup_logging(quiet: bool, log_file: str | None = None, log_format: str = "
     if log_file:
         try:
             Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(log_file, encoding="utf-8")
+            handler = _PrivateFileHandler(log_file, encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot open the log file {log_file} ({exc.strerror or exc})") from None
         handler.setFormatter(make("%(asctime)s %(levelname)s %(message)s"))

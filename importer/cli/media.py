@@ -61,15 +61,6 @@ def media_options(args: argparse.Namespace, *, update: bool = False) -> Any:
     return MediaOptions(sync=getattr(args, "media_sync", True), update=update, object_types=types)
 
 
-def check_media(pipeline: Any, state_dir: str) -> Any:
-    """``check``'s media part (None when the mapping has no media: section): the state only, no token."""
-    if pipeline.mapping.media is None:
-        return None
-    from importer.run.media import check_media as plan_media
-
-    return plan_media(pipeline, state_dir)
-
-
 def register(sub: Any) -> None:
     from importer.cli.main import _add_common_options, _add_mapping_options, _add_send_options
 

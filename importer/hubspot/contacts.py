@@ -24,6 +24,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,10 +32,10 @@ import pyarrow.compute as pc
 from importer.errors import TerminalError
 from importer.hubspot.sender import Sender
 from importer.mapping.lookups import LoadedLookup
-from importer.mapping.spec import LookupTable
+from importer.mapping.plan import Plan
+from importer.mapping.spec import LookupTable, Mapping
 from importer.mapping.values import Frame, evaluate
-from importer.run.pipeline import Pipeline
-from importer.source.readers import iter_batches
+from importer.source.readers import SourceFile, iter_batches
 
 BATCH_READ_PATH = "/crm/v3/objects/contacts/batch/read"
 BATCH_SIZE = 100  # HubSpot's object API batch limit
@@ -88,11 +89,19 @@ class ContactCache:
         return loaded
 
 
-def hubspot_lookups(pipeline: Pipeline) -> list[str]:
+class Inputs(Protocol):
+    """What contact resolution needs of a run's pipeline (imports point down the flow, not up to run/)."""
+
+    mapping: Mapping
+    plan: Plan
+    sources: list[SourceFile]
+
+
+def hubspot_lookups(pipeline: Inputs) -> list[str]:
     return [name for name, spec in pipeline.mapping.lookups.items() if spec.source == "hubspot"]
 
 
-def collect_emails(pipeline: Pipeline, name: str) -> set[str]:
+def collect_emails(pipeline: Inputs, name: str) -> set[str]:
     """The distinct, normalised emails the mapping would look up in ``name``, over every input."""
     matches = [e.items[0] for e in pipeline.plan.lookup_exprs(name)]
     columns = sorted({c.split(".")[0] for m in matches for c in m.columns()})
@@ -107,7 +116,7 @@ def collect_emails(pipeline: Pipeline, name: str) -> set[str]:
     return found
 
 
-def install_cached(pipeline: Pipeline, db: sqlite3.Connection, miss_reason: str = NOT_RESOLVED) -> None:
+def install_cached(pipeline: Inputs, db: sqlite3.Connection, miss_reason: str = NOT_RESOLVED) -> None:
     """Serve every hubspot lookup of the pipeline from the cache."""
     cache = ContactCache(db)
     for name in hubspot_lookups(pipeline):

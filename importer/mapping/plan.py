@@ -42,6 +42,19 @@ EVENT_SCHEMA = pa.schema(
 
 
 @dataclass
+class PreparedBatch:
+    """One batch after every stage but sending: the valid events with their payloads, and the invalid
+    ones as results records (made by ``importer.run.pipeline``)."""
+
+    source: SourceFile
+    rows: int
+    events: pa.Table
+    invalid: pa.Table
+    skipped: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+
+
+@dataclass
 class MappedBatch:
     """The events of one batch, with what was skipped and what the parser rejected."""
 

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from importer.mapping.keyset import DistinctCounter, row_hashes
 
 if TYPE_CHECKING:
-    from importer.run.pipeline import PreparedBatch
+    from importer.mapping.plan import PreparedBatch
 
 SAMPLES_PER_REASON = 3
 
@@ -32,6 +32,7 @@ class Report:
     sessions: DistinctCounter = field(default_factory=DistinctCounter)
     contacts: DistinctCounter = field(default_factory=DistinctCounter)
     media: DistinctCounter = field(default_factory=DistinctCounter)
+    media_objects: Any = None  # the media sync's plan (importer.hubspot.media.SyncReport), mappings with media:
     _seen_files: set[str] = field(default_factory=set)
 
     def add_batch(self, batch: PreparedBatch) -> None:
@@ -92,6 +93,7 @@ class Report:
                 "media": self.media.count(),
                 "exact": self.sessions.exact and self.contacts.exact and self.media.exact,
             },
+            **({"media_objects": self.media_objects.to_dict()} if self.media_objects is not None else {}),
         }
 
     def render(self) -> str:

@@ -8,22 +8,24 @@ send, the results records to write and the counters to add. The run's owner
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.hubspot.events import Event, path_of, session_of
-from importer.hubspot.sender import PERCENT_PATH, PLAYED_PATH
+from importer.hubspot.events import Event, endpoint, session_of
+from importer.mapping.plan import PreparedBatch
 from importer.run.options import RunOptions
-from importer.run.pipeline import Pipeline, PreparedBatch
+from importer.run.pipeline import Pipeline
 from importer.source.readers import SourceFile
-from importer.state.identity import event_keys, payload_hashes
+from importer.state.identity import event_keys, key_ints, payload_hashes
 from importer.state.journal import Lookups, fingerprint
-from importer.state.results import results_table
+from importer.state.results import read_results, results_table
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -124,7 +126,7 @@ class Admission:
         rows = events.column("_row").to_pylist()
         states = events.column("state").to_pylist()
         sessions = events.column("sessionId").to_pylist()
-        paths = [PERCENT_PATH if t == "percent" else PLAYED_PATH for t in events.column("_type").to_pylist()]
+        paths = [endpoint(t) for t in events.column("_type").to_pylist()]
         holds = events.column("_hold").to_pylist() if "_hold" in events.column_names else [None] * len(rows)
         columns = zip(k1.tolist(), k2.tolist(), payloads, rows, states, sessions, paths, holds, strict=True)
         out.events = [Event(a, b, p.encode(), source.path, fp, r, s, sid, ep, h)
@@ -147,12 +149,43 @@ class Admission:
             yield out
 
 
-def leftover_events(rows: list[tuple[int, int, str, int | None, str | None, str]]) -> list[Event]:
-    """Events of earlier runs, from the journal's copy of their payload."""
-    return [
-        Event(k1, k2, payload.encode(), src or "", "", row, state, session_of(payload), path_of(payload))
-        for k1, k2, src, row, state, payload in rows
-    ]
+def leftover_events(rows: list[tuple[int, int, str, int | None, str | None, str, str | None]]) -> list[Event]:
+    """Events of earlier runs, from the journal's copy of their payload and type."""
+    out = []
+    for k1, k2, src, row, state, payload, kind in rows:
+        body = json.loads(payload)
+        out.append(Event(k1, k2, payload.encode(), src or "", "", row, state, session_of(body), endpoint(kind, body)))
+    return out
+
+
+def events_from_results(path: str | Path, possibly_sent: bool = False) -> list[Event]:
+    """The failed / not_sent events of a results file, to send again; with ``possibly_sent`` also
+    those whose requests got no answer (sending them again risks a duplicate)."""
+    table = read_results(path)
+    statuses = ["failed", "not_sent", *(["possibly_sent"] if possibly_sent else [])]
+    mask = pc.is_in(table.column("status"), value_set=pa.array(statuses))
+    table = table.filter(mask)
+    table = table.filter(pc.is_valid(table.column("payload")))
+    out: list[Event] = []
+    if table.num_rows == 0:
+        return out
+    payloads = table.column("payload").to_pylist()
+    sessions, states, paths = [], [], []
+    for p in payloads:
+        body = json.loads(p)
+        sessions.append(body.get("sessionId"))
+        states.append(body.get("state"))
+        paths.append(endpoint(None, body))
+    keyed = pa.table({"sessionId": pa.array(sessions, pa.string()), "state": pa.array(states, pa.string())})
+    k1, k2 = event_keys(keyed, ("sessionId", "state"))
+    given = table.column("event_key").to_pylist()
+    sources = table.column("source_file").to_pylist()
+    rows = table.column("row_number").to_pylist()
+    for i, p in enumerate(payloads):
+        # The key the run journaled under; sessionId + state when the file does not carry it.
+        a, b = key_ints(given[i]) if given[i] else (int(k1[i]), int(k2[i]))
+        out.append(Event(a, b, p.encode(), sources[i] or "", "", rows[i], states[i], sessions[i], paths[i]))
+    return out
 
 
 def _skipped_records(source: SourceFile, events: pa.Table, sent: np.ndarray) -> pa.Table:

@@ -20,11 +20,11 @@ from typing import Any
 from importer.errors import ConfigError, ImporterError, InputError
 from importer.hubspot.auth import Credentials
 from importer.hubspot.contacts import hubspot_lookups, install_cached
-from importer.hubspot.events import events_from_results
 from importer.hubspot.pacing import DailyQuota, Rate, plan_text
 from importer.mapping.report import Report
 from importer.mapping.spec import Mapping, load_mapping
 from importer.run import backfill
+from importer.run.admission import events_from_results
 from importer.run.finish import settle, write_summary_file
 from importer.run.media import check_media
 from importer.run.options import RunOptions
@@ -80,6 +80,35 @@ def run_import(
     spec = mapping
     # Inputs are resolved (globs, folders) inside the run's lock: an input error ends with a summary too.
     return Runner(options, creds, results, progress).run(lambda: Pipeline(spec, inputs))
+
+
+def check_inputs(
+    mapping: Mapping | str | Path,
+    inputs: list[str],
+    *,
+    lookups: dict[str, str] | None = None,
+    results: str | None = None,
+    state_dir: str = ".media-import",
+    preview: int = 0,
+    progress: Progress | None = None,
+) -> Report:
+    """``check``: every stage but sending; the invalid events go to ``results`` when given."""
+    if not isinstance(mapping, Mapping):
+        mapping = load_mapping(str(mapping), lookups or {})
+    if preview < 0:
+        raise ConfigError("--preview must be 0 or more")
+    pipeline = Pipeline(mapping, inputs, progress)
+    pipeline.preflight()
+    use_contact_cache(pipeline, state_dir)
+    media = check_media(pipeline, state_dir) if mapping.media is not None else None
+    writer = ResultsWriter(results) if results else None
+    try:
+        report = check(pipeline, results=writer, preview=preview)
+    finally:
+        if writer is not None:
+            writer.close()
+    report.media_objects = media
+    return report
 
 
 def dry_run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from importer.errors import EXIT_CONFIG, EXIT_OK, EXIT_ROWS, EXIT_STOPPED, ImporterError, InputError, redact
 from importer.hubspot.pacing import DailyQuota, RateLimiter
@@ -85,6 +86,21 @@ def settle(
             "they are not sent again: an event's identity is its dedupe key",
             s.changed,
         )
+
+
+def outstanding(journal: Journal, limit: int = 5) -> dict[str, Any]:
+    """Where the events not sent are, so that a run that sent nothing still points at them: the
+    journal's pending counts, and the earlier runs whose results files list invalid or failed events."""
+    earlier = []
+    for run in journal.runs(50):
+        counts = (run["summary"] or {}).get("counts") or {}
+        if run["id"] == journal.run_id or not (counts.get("invalid") or counts.get("failed")):
+            continue
+        earlier.append({"run": run["id"], "results": run.get("results"), "invalid": counts.get("invalid", 0),
+                        "failed": counts.get("failed", 0)})  # fmt: skip
+        if len(earlier) >= limit:
+            break
+    return {"in_journal": journal.pending_counts(), "earlier_runs": earlier}
 
 
 def record_run(journal: Journal, summary: RunSummary, newest_ms: int | None, completed: bool) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from importer.errors import TerminalError
-from importer.hubspot.events import Event
+from importer.hubspot.events import Event, kind_of
 from importer.hubspot.sender import Outcome
 from importer.run.admission import Admitted
 from importer.state.activity import forget_invalid, record_invalid
@@ -79,7 +79,7 @@ class RunOwner:
     def outcome(self, event: Event, outcome: Outcome, settle: bool = True) -> None:
         e, o = event, outcome
         rec = Record(e.k1, e.k2, o.status, e.source, e.fingerprint, e.row, e.state, e.payload, o.http_status, o.error,
-                     o.attempts, o.transient)  # fmt: skip
+                     o.attempts, o.transient, kind_of(e.path))  # fmt: skip
         self._journal(self.journal.record, rec)
         self.summary.counts[outcome.status] += 1
         if outcome.status != "sent" or self.results_all:
@@ -90,11 +90,23 @@ class RunOwner:
     def unsent(self, event: Event, reason: str, status: str = "not_sent") -> None:
         """An event without an answer: ``not_sent``, or ``possibly_sent`` when its request went out."""
         rec = Record(event.k1, event.k2, status, event.source, event.fingerprint, event.row, event.state,
-                     event.payload, error=reason)  # fmt: skip
+                     event.payload, error=reason, kind=kind_of(event.path))  # fmt: skip
         self._journal(self.journal.record, rec)
         self.summary.counts[status] += 1
         self._result(event, status, None, reason, 0)
         self.tracker.settled(event.source)
+
+    def unsent_many(self, events: list[Event], reason: str) -> None:
+        """Events a stop left ``not_sent``, recorded in one transaction (a stop stays quick)."""
+        if not events:
+            return
+        recs = [Record(e.k1, e.k2, "not_sent", e.source, e.fingerprint, e.row, e.state, e.payload, error=reason,
+                       kind=kind_of(e.path)) for e in events]  # fmt: skip
+        self._journal(self.journal.record_many, recs)
+        self.summary.counts["not_sent"] += len(events)
+        for e in events:
+            self._result(e, "not_sent", None, reason, 0)
+            self.tracker.settled(e.source)
 
     # -- the results file ------------------------------------------------------------------
     def _result(self, event: Event, status: str, http: int | None, error: str | None, attempts: int) -> None:

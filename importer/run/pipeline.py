@@ -8,26 +8,29 @@ and the invalid ones as results records. ``check`` runs it without sending.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from importer.errors import EmptyInput
 from importer.mapping.arrays import bools
 from importer.mapping.encode import encode_payloads
-from importer.mapping.keyset import KeySet, row_hashes
+from importer.mapping.keyset import KeySet
 from importer.mapping.media import MediaResolver
-from importer.mapping.plan import MappedBatch, Plan
+from importer.mapping.plan import MappedBatch, Plan, PreparedBatch
 from importer.mapping.report import Report
 from importer.mapping.spec import Mapping
 from importer.mapping.validate import ERROR_COLUMNS, validate_events
 from importer.run.progress import NullProgress, Progress
 from importer.source.readers import BadRow, SourceFile, iter_batches, read_columns, resolve_inputs
+from importer.state.identity import KEY_COLUMN, dedupe_keys
 from importer.state.results import ResultsWriter, results_table
+
+log = logging.getLogger("media_import")
 
 
 def _prefer_jemalloc() -> None:
@@ -38,18 +41,6 @@ def _prefer_jemalloc() -> None:
 
 
 _prefer_jemalloc()
-
-
-@dataclass
-class PreparedBatch:
-    """One batch after every stage but sending."""
-
-    source: SourceFile
-    rows: int
-    events: pa.Table
-    invalid: pa.Table
-    skipped: Counter[str] = field(default_factory=Counter)
-    duplicates: int = 0
 
 
 class Pipeline:
@@ -66,11 +57,24 @@ class Pipeline:
         self.progress = progress or NullProgress()
         self._dedupe = KeySet(filter_bits=25) if mapping.dedupe else None
         self.media: MediaResolver | None = None  # set once the media are known (importer.run.media)
+        self.empty_files: list[str] = []  # inputs with a header and no rows
 
     def preflight(self) -> None:
-        """Check every input's header against the mapping before any row is read."""
+        """Check every input's header against the mapping before any row is read.
+
+        A file with a header and no rows is 0 rows: left out of the reading, with a warning.
+        """
+        kept = []
         for source in self.sources:
-            self.plan.check_columns(source, read_columns(source, self.mapping.input))
+            try:
+                columns = read_columns(source, self.mapping.input)
+            except EmptyInput as exc:
+                log.warning("%s: read as 0 rows", exc.message)
+                self.empty_files.append(source.path)
+                continue
+            self.plan.check_columns(source, columns)
+            kept.append(source)
+        self.sources = kept
 
     def batches(self) -> Iterator[PreparedBatch]:
         self.preflight()
@@ -99,16 +103,20 @@ class Pipeline:
         )
         keep = ~bad
         duplicates = 0
+        kept_keys: np.ndarray | None = None
         if self._dedupe is not None and keep.any():
             rows = np.flatnonzero(keep)
             at = pa.array(rows)
-            keys = row_hashes([pc.take(events.column(k), at).combine_chunks() for k in self.mapping.identity or ()])
+            keys = dedupe_keys([pc.take(events.column(k), at).combine_chunks() for k in self.mapping.identity or ()])
             first = self._dedupe.add_new(keys)
             duplicates = int(len(first) - first.sum())
             keep[rows[~first]] = False
+            kept_keys = keys[first]
         # One copy of the events that go on: valid, first of their key, without the error columns.
         valid = events.drop_columns(list(ERROR_COLUMNS)).filter(pa.array(keep))
         del events
+        if kept_keys is not None:  # the journal key's first half: admission does not hash it again
+            valid = valid.append_column(KEY_COLUMN, pa.array(kept_keys, pa.uint64()))
         valid = valid.append_column("payload", encode_payloads(valid))
         return PreparedBatch(mapped.source, mapped.rows, valid, invalid, mapped.skipped, duplicates)
 

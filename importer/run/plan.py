@@ -42,7 +42,7 @@ def plan_send(options: RunOptions, pipeline: Pipeline) -> SendPlan:
             plan.files_skipped = len(done)
             pipeline.sources = todo
         # Leftovers whose rows are read again are sent once, as events of their file: counted there.
-        pending: list[tuple[int, int, str, int | None, str | None, str]] = []
+        pending: list[tuple[int, int, str, int | None, str | None, str, str | None]] = []
         if journal is not None and options.retry_leftovers:
             pending = journal.pending(
                 include_terminal=options.retry_terminal, include_held=options.on_timeout == "retry"

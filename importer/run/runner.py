@@ -27,7 +27,8 @@ from importer.hubspot.sender import Sender
 from importer.mapping.media import MediaResolver
 from importer.run.admission import Admission, Admitted, leftover_events
 from importer.run.backfill import load_quota, save_quota, save_unread
-from importer.run.finish import record_run, settle, write_summary_file
+from importer.run.estimate import estimate_rows
+from importer.run.finish import outstanding, record_run, settle, write_summary_file
 from importer.run.media import prepare_media
 from importer.run.options import RunOptions
 from importer.run.owner import RunOwner
@@ -185,9 +186,7 @@ class Runner:
             if pipeline is not None and pipeline.mapping.media is not None:
                 await self._media_first(journal, pipeline, sender)
             if pipeline is not None:
-                from importer.source.readers import count_rows
-
-                self._total_rows = await in_thread(count_rows, pipeline.sources)
+                self._total_rows = await in_thread(estimate_rows, pipeline.sources)
                 source: Iterator[Admitted] = admission.stream(pipeline)
             else:
                 events = listed or []
@@ -313,6 +312,7 @@ class Runner:
             if self._meter is not None:
                 self._sample()
                 self._meter.flush()
+            self.summary.outstanding = outstanding(journal)
             save_quota(journal, self.quota.to_state())
             save_unread(journal, self._unread_events())
             record_run(journal, self.summary, owner.newest_ms, completed=error is None)

@@ -165,8 +165,7 @@ class SendLoop:
                         put, _ = await self.until_stop(queue.put(event))
                         if put:
                             continue
-                    for rest in events[i:]:
-                        self.owner.unsent(rest, STOPPED_BEFORE)
+                    self.owner.unsent_many(events[i:], STOPPED_BEFORE)
                     break
         except InputError as exc:
             self.stop(exc)
@@ -215,12 +214,14 @@ class SendLoop:
     def _drain_queue(self, queue: asyncio.Queue[Event | None]) -> None:
         """Record the queued events ``not_sent``; the sentinels stay."""
         sentinels = 0
+        left: list[Event] = []
         while not queue.empty():
             item = queue.get_nowait()
             if item is None:
                 sentinels += 1
             else:
-                self.owner.unsent(item, STOPPED_BEFORE)
+                left.append(item)
+        self.owner.unsent_many(left, STOPPED_BEFORE)
         for _ in range(sentinels):
             queue.put_nowait(None)
 

@@ -35,7 +35,7 @@ from importer.simulator.config import (
     config_to_json,
 )
 from importer.simulator.httpserver import Request, Response, json_response
-from importer.simulator.limits import DAILY, RateLimiter
+from importer.simulator.limits import DAILY, AccountLimits
 from importer.simulator.store import EventStore, Stats
 from importer.simulator.validation import (
     MEDIA_PLAYED,
@@ -82,7 +82,7 @@ class SimulatorApp:
     ) -> None:
         self.config = config.check()
         self.clock = clock
-        self.limiter = RateLimiter(
+        self.limiter = AccountLimits(
             config.burst, config.window_ms, config.daily_limit, clock.monotonic, wall=clock.time,
             background_load=config.background_load,
         )  # fmt: skip

@@ -28,7 +28,10 @@ def _seconds_to_utc_midnight(wall: float) -> float:
     return (tomorrow - now).total_seconds()
 
 
-class RateLimiter:
+class AccountLimits:
+    """The account's burst window and daily quota as the simulated HubSpot counts them (the client's
+    pacing is importer.hubspot.pacing.RateLimiter)."""
+
     def __init__(
         self,
         burst: int,

@@ -20,13 +20,27 @@ from importer.mapping.keyset import hash_keys
 _KEY_SALT_1 = "journal-key-1..."
 _KEY_SALT_2 = "journal-key-2..."
 _MASK = (1 << 64) - 1
+KEY_COLUMN = "_k1"  # the first half of the journal key, carried from dedupe to admission
+
+
+def dedupe_keys(columns: list[pa.Array]) -> np.ndarray:
+    """In-run dedupe's key of each row (uint64): the first half of its journal key, so the run and the
+    journal tell events apart the same way."""
+    return hash_keys(columns, salt=_KEY_SALT_1)
 
 
 def event_keys(events: pa.Table, dedupe: tuple[str, ...] | None) -> tuple[np.ndarray, np.ndarray]:
-    """Each event's journal key as two int64 arrays (SQLite integers)."""
+    """Each event's journal key as two int64 arrays (SQLite integers).
+
+    The first half is taken from ``KEY_COLUMN`` when dedupe left it there (it is ``dedupe_keys`` of
+    the same columns), so a run hashes each key once.
+    """
     names = list(dedupe) if dedupe else ["payload"]
     cols = [events.column(n).combine_chunks() for n in names]
-    k1 = hash_keys(cols, salt=_KEY_SALT_1).view(np.int64)
+    if dedupe and KEY_COLUMN in events.column_names:
+        k1 = np.asarray(events.column(KEY_COLUMN).to_numpy(), dtype=np.uint64).view(np.int64)
+    else:
+        k1 = dedupe_keys(cols).view(np.int64)
     k2 = hash_keys(cols, salt=_KEY_SALT_2).view(np.int64)
     return k1, k2
 

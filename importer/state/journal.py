@@ -119,6 +119,7 @@ class Record:
     error: str | None = None
     attempts: int = 0
     transient: bool = False
+    kind: str | None = None  # the endpoint's type (played / percent), for re-driving
 
 
 class Lookups:
@@ -284,40 +285,55 @@ class Journal(Lookups):
         return {str(s): int(c) for s, c in rows}
 
     # -- events -----------------------------------------------------------------------------
-    def record(self, rec: Record) -> None:
-        """Record one outcome and commit it. A ``sent`` is never downgraded."""
-        keep_payload = rec.status != "sent"
-        self.db.execute(
-            """INSERT INTO events(k1, k2, status, transient, source, fingerprint, row, state, payload_hash,
-                                  http_status, error, attempts, payload, run_id, updated_at, day, media, contact)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    _UPSERT = """INSERT INTO events(k1, k2, status, transient, source, fingerprint, row, state, payload_hash,
+                                  http_status, error, attempts, payload, run_id, updated_at, day, media, contact, kind)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(k1, k2) DO UPDATE SET
                  status=excluded.status, transient=excluded.transient, source=excluded.source,
                  fingerprint=excluded.fingerprint, row=excluded.row, state=excluded.state,
                  payload_hash=excluded.payload_hash, http_status=excluded.http_status,
                  error=excluded.error, attempts=excluded.attempts, payload=excluded.payload,
                  run_id=excluded.run_id, updated_at=excluded.updated_at,
-                 day=excluded.day, media=excluded.media, contact=excluded.contact
-               WHERE events.status != 'sent' OR excluded.status = 'sent'""",
-            (
-                rec.k1,
-                rec.k2,
-                rec.status,
-                int(rec.transient),
-                rec.source,
-                rec.fingerprint,
-                rec.row,
-                rec.state,
-                payload_hash(rec.payload),
-                rec.http_status,
-                rec.error,
-                rec.attempts,
-                rec.payload.decode() if keep_payload else None,
-                self.run_id,
-                time.time(),
-                *event_facets(rec.payload),
-            ),
+                 day=excluded.day, media=excluded.media, contact=excluded.contact, kind=excluded.kind
+               WHERE events.status != 'sent' OR excluded.status = 'sent'"""
+
+    def _row(self, rec: Record) -> tuple[Any, ...]:
+        keep_payload = rec.status != "sent"
+        return (
+            rec.k1,
+            rec.k2,
+            rec.status,
+            int(rec.transient),
+            rec.source,
+            rec.fingerprint,
+            rec.row,
+            rec.state,
+            payload_hash(rec.payload),
+            rec.http_status,
+            rec.error,
+            rec.attempts,
+            rec.payload.decode() if keep_payload else None,
+            self.run_id,
+            time.time(),
+            *event_facets(rec.payload),
+            rec.kind,
         )
+
+    def record(self, rec: Record) -> None:
+        """Record one outcome and commit it. A ``sent`` is never downgraded."""
+        self.db.execute(self._UPSERT, self._row(rec))
+
+    def record_many(self, recs: list[Record]) -> None:
+        """Record many outcomes in one transaction (the events a stop leaves unsent)."""
+        if not recs:
+            return
+        self.db.execute("BEGIN")
+        try:
+            self.db.executemany(self._UPSERT, [self._row(r) for r in recs])
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT status, COUNT(*) FROM events GROUP BY status").fetchall()
@@ -336,8 +352,8 @@ class Journal(Lookups):
 
     def pending(
         self, *, include_terminal: bool = False, include_held: bool = False, before_run: int | None = None
-    ) -> list[tuple[int, int, str, int | None, str | None, str]]:
-        """Events left unsent by earlier runs: (k1, k2, source, row, state, payload); with
+    ) -> list[tuple[int, int, str, int | None, str | None, str, str | None]]:
+        """Events left unsent by earlier runs: (k1, k2, source, row, state, payload, kind); with
         ``include_held`` also those possibly sent (sending them again risks a duplicate)."""
         where = "status = 'not_sent' OR (status = 'failed' AND transient = 1)"
         if include_terminal:
@@ -348,9 +364,9 @@ class Journal(Lookups):
         extra = ""
         if before_run is not None:
             extra, args = " AND (run_id IS NULL OR run_id < ?)", (before_run,)
+        columns = "k1, k2, source, row, state, payload, kind"
         return self.db.execute(
-            f"SELECT k1, k2, source, row, state, payload FROM events WHERE ({where}) AND payload IS NOT NULL{extra}",
-            args,
+            f"SELECT {columns} FROM events WHERE ({where}) AND payload IS NOT NULL{extra}", args
         ).fetchall()
 
     def pending_counts(self) -> dict[str, int]:
@@ -392,10 +408,10 @@ class Journal(Lookups):
 
 def _migrate(db: sqlite3.Connection) -> None:
     """Columns added since the first version of the journal."""
-    have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-    for name, kind in (("pid", "INTEGER"), ("results", "TEXT")):
+    for table, name, kind in (("runs", "pid", "INTEGER"), ("runs", "results", "TEXT"), ("events", "kind", "TEXT")):
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if name not in have:
-            db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def _refuse_lost_journal(state_dir: Path, path: Path) -> None:

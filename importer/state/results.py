@@ -7,6 +7,7 @@ as a formula (starting with = + - @) are prefixed with a quote.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from types import TracebackType
@@ -73,9 +74,14 @@ class ResultsWriter:
         self._parquet = self.path.lower().endswith((".parquet", ".pq"))
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.chmod(self.path, 0o600)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            os.fchmod(fd, 0o600)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ConfigError(
+                    f"the results file {self.path} is a symbolic link: refusing to follow it",
+                    hint="give the path of a regular file (its target would be overwritten)",
+                ) from None
             raise ConfigError(
                 f"cannot create the results file {self.path} ({exc.strerror or exc})",
                 hint="check that its folder exists and is writable",

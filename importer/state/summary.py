@@ -27,6 +27,7 @@ class RunSummary:
     changed: int = 0
     leftovers: int = 0
     refused_before: int = 0
+    outstanding: dict[str, Any] = field(default_factory=dict)  # what earlier runs left, to find it
     held_before: int = 0  # possibly sent by an earlier run (no answer in time), not sent again
     contact_lookups: dict[str, int] = field(default_factory=dict)
     media: dict[str, Any] = field(default_factory=dict)
@@ -58,6 +59,7 @@ class RunSummary:
             "possibly_sent_before": self.held_before,
             "contact_lookups": self.contact_lookups,
             "media": self.media,
+            "outstanding": self.outstanding,
             "duration_s": round(self.duration_s, 3),
             "events_per_s": round(sent / self.duration_s, 2) if self.duration_s > 0 else 0.0,
             **self.stats,
@@ -94,6 +96,14 @@ class RunSummary:
             lines.append(f"{self.held_before:,} events possibly sent by earlier runs were held (--on-timeout hold)")
         if self.stats.get("rate_lowered_by_hubspot"):
             lines.append(f"HubSpot's headers lowered the rate to {self.stats['rate_limit']} (below --rate)")
+        left = self.outstanding.get("in_journal") or {}
+        if any(left.values()):
+            shown = ", ".join(f"{k} {v:,}" for k, v in sorted(left.items()) if v)
+            lines.append(f"Not sent, in the journal after this run: {shown} (media-import status lists them)")
+        for run in (self.outstanding.get("earlier_runs") or []) if not c["sent"] else []:
+            lines.append(
+                f"  run #{run['run']} left invalid {run['invalid']:,}, failed {run['failed']:,}: see {run['results']}"
+            )
         if self.files_skipped:
             lines.append(f"{self.files_skipped:,} input file(s) skipped: imported before and unchanged")
         if self.leftovers:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from importer.clock import ManualClock
 from importer.simulator import Simulator
-from importer.simulator.limits import DAILY, TEN_SECONDLY, RateLimiter
+from importer.simulator.limits import DAILY, TEN_SECONDLY, AccountLimits
 
 from .helpers import CONTACTS, event, is_uuid, post
 
@@ -107,7 +107,7 @@ class FakeClock:
 
 def test_rolling_window_frees_slots_one_by_one() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(burst=3, window_ms=10_000, daily=None, clock=clock, today=clock.today)
+    limiter = AccountLimits(burst=3, window_ms=10_000, daily=None, clock=clock, today=clock.today)
     for _ in range(3):
         assert limiter.acquire() is None
         clock.now += 1.0
@@ -122,7 +122,7 @@ def test_rolling_window_frees_slots_one_by_one() -> None:
 
 def test_daily_quota_resets_when_the_utc_day_changes() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(burst=0, window_ms=10_000, daily=2, clock=clock, today=clock.today)
+    limiter = AccountLimits(burst=0, window_ms=10_000, daily=2, clock=clock, today=clock.today)
     assert [limiter.acquire() for _ in range(3)] == [None, None, DAILY]
     clock.day += dt.timedelta(days=1)
     assert limiter.acquire() is None

@@ -3,6 +3,8 @@ what it sent, and the next run would send everything again."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 
 from importer.state.identity import event_keys, key_ints, key_text, payload_hash
@@ -56,3 +58,30 @@ def test_key_text_round_trips_and_payload_hash_is_pinned() -> None:
     for a, b in zip(k1.tolist(), k2.tolist(), strict=True):
         assert key_ints(key_text(a, b)) == (a, b)
     assert payload_hash(b'{"a":1}') == 2273192342946969294
+
+
+def test_in_run_dedupe_uses_the_journal_keys_first_half() -> None:
+    from importer.state.identity import dedupe_keys
+
+    cols = [TABLE.column("sessionId").combine_chunks(), TABLE.column("state").combine_chunks()]
+    k1, _ = event_keys(TABLE, ("sessionId", "state"))
+    assert dedupe_keys(cols).view("int64").tolist() == k1.tolist()
+    assert key_text(int(dedupe_keys(cols).view("int64")[0]), 0).startswith("63da71831632641b")
+
+
+def test_the_pipeline_carries_the_same_keys_the_journal_computes(tmp_path: Path) -> None:
+    from support import GENERIC_MAPPING, generator
+
+    from importer.mapping.spec import load_mapping
+    from importer.run.pipeline import Pipeline
+    from importer.state.identity import KEY_COLUMN
+
+    generator().write(generator().canonical(300, seed=21, invalid_every=9, prefix="i"), tmp_path / "p.csv")
+    mapping = load_mapping(str(GENERIC_MAPPING))
+    batches = list(Pipeline(mapping, [str(tmp_path / "p.csv")]).batches())
+    events = pa.concat_tables([b.events for b in batches])
+    assert KEY_COLUMN in events.column_names and events.num_rows > 300
+    carried = event_keys(events, mapping.identity)
+    fresh = event_keys(events.drop_columns([KEY_COLUMN]), mapping.identity)
+    assert carried[0].tolist() == fresh[0].tolist()
+    assert carried[1].tolist() == fresh[1].tolist()

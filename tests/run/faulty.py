@@ -1,0 +1,63 @@
+"""``python faulty.py FAULT ARGS...``: ``media-import ARGS`` with one fault injected into the run.
+
+FAULT is ``none``, ``journal-full:N`` (the journal's N+1th write fails as a full disk does),
+``results-full:N`` (the results file's N+1th write fails with ENOSPC) or ``worker-crash:N`` (the
+N+1th send raises a bug). Used by the watchdog tests, which run it as a child process.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+import sys
+from typing import Any
+
+
+def _after(n: int, make: Any) -> Any:
+    calls = [0]
+
+    def wrap(original: Any) -> Any:
+        def faulty(*args: Any, **kwargs: Any) -> Any:
+            calls[0] += 1
+            if calls[0] > n:
+                raise make()
+            return original(*args, **kwargs)
+
+        return faulty
+
+    return wrap
+
+
+def inject(fault: str) -> None:
+    name, _, count = fault.partition(":")
+    n = int(count or 0)
+    if name == "journal-full":
+        from importer.state.journal import Journal
+
+        Journal.record = _after(n, lambda: sqlite3.OperationalError("database or disk is full"))(Journal.record)  # type: ignore[method-assign]
+    elif name == "results-full":
+        from importer.state.results import ResultsWriter
+
+        ResultsWriter.write = _after(n, lambda: OSError(errno.ENOSPC, "No space left on device"))(ResultsWriter.write)  # type: ignore[method-assign]
+    elif name == "worker-crash":
+        from importer.hubspot.sender import Sender
+
+        original = Sender.send
+        calls = [0]
+
+        async def send(self: Sender, *args: Any, **kwargs: Any) -> Any:
+            calls[0] += 1
+            if calls[0] > n:
+                raise RuntimeError("a bug in the sender")
+            return await original(self, *args, **kwargs)
+
+        Sender.send = send  # type: ignore[method-assign]
+    elif name != "none":
+        raise SystemExit(f"unknown fault {fault}")
+
+
+if __name__ == "__main__":
+    inject(sys.argv[1])
+    from importer.cli.main import main
+
+    sys.exit(main(sys.argv[2:]))
