@@ -2,8 +2,9 @@
 
 FAULT is ``none``, ``journal-full:N`` (the journal's N+1th write fails as a full disk does),
 ``results-full:N`` (the results file's N+1th write fails with ENOSPC), ``worker-crash:N`` (the
-N+1th send raises a bug) or ``deaf-worker:S`` (every send ignores cancellation and takes S s).
-Used by the watchdog tests, which run it as a child process.
+N+1th send raises a bug), ``deaf-worker:S`` (every send ignores cancellation and takes S s) or
+``slow-start`` (the inputs' headers take an hour). Used by the watchdog tests, which run it as a
+child process.
 """
 
 from __future__ import annotations
@@ -70,6 +71,16 @@ def inject(fault: str) -> None:
             return Outcome("sent", 200)
 
         Sender.send = deaf  # type: ignore[method-assign]
+    elif name == "slow-start":
+        import time
+
+        from importer.run.pipeline import Pipeline
+
+        def preflight(self: Pipeline) -> None:
+            print("reading the headers", file=sys.stderr, flush=True)
+            time.sleep(3600)
+
+        Pipeline.preflight = preflight  # type: ignore[method-assign]
     elif name != "none":
         raise SystemExit(f"unknown fault {fault}")
 

@@ -226,3 +226,17 @@ def test_workers_that_ignore_cancellation_do_not_hold_the_stop(
     assert s["counts"]["possibly_sent"] == 4  # given up on, not waited for
     assert "Task was destroyed" not in child.stderr
     assert child.lock_is_free()
+
+
+def test_sigterm_before_sending_starts_stops_cleanly_with_3(
+    tmp_path: Path, make_simulator: Callable[..., Simulator]
+) -> None:
+    sim = make_simulator(burst=0)
+    _csv(tmp_path / "plays.csv", 20, seed=8, prefix="s")
+    child = Child(tmp_path, sim, [tmp_path / "plays.csv"], "slow-start")
+    _wait_for(lambda: "reading the headers" in child.stderr, "the run to read the headers")
+    child.proc.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=20) == 3, child.stderr
+    assert child.summary["exit_code"] == 3
+    assert child.summary["counts"]["sent"] == 0
+    assert child.lock_is_free()
