@@ -108,7 +108,7 @@ def to_int(arr: pa.Array) -> Coerced:
         return pa.nulls(n, pa.int64()), no_errors(n)
     if pa.types.is_integer(arr.type):
         if pa.types.is_uint64(arr.type):
-            too_big = pc.fill_null(pc.greater(arr, INT64_MAX), False)
+            too_big = pc.fill_null(pc.greater(arr, pa.scalar(INT64_MAX, pa.uint64())), False)
             return pc.cast(pc.if_else(too_big, None, arr), pa.int64()), too_big
         return pc.cast(arr, pa.int64()), no_errors(n)
     if pa.types.is_boolean(arr.type):
@@ -256,7 +256,10 @@ def to_epoch_ms(arr: pa.Array, fmt: TimestampFormat) -> Coerced:
     if pa.types.is_timestamp(arr.type):
         if arr.type.tz is None:
             arr = pc.assume_timezone(arr, fmt.timezone, ambiguous="earliest", nonexistent="latest")
-        return pc.cast(pc.cast(arr, pa.timestamp("ms", "UTC")), pa.int64()), no_errors(n)
+        # Any unit, through whole numbers: nanoseconds are floored to the millisecond the payload
+        # carries, and seconds too large for milliseconds are invalid values, not an overflow.
+        out = _int_epoch_ms(pc.cast(arr, pa.int64()), arr.type.unit)
+        return out, pc.and_(pc.is_valid(arr), pc.is_null(out))
     if pa.types.is_date(arr.type):
         return to_epoch_ms(pc.cast(pc.cast(arr, pa.date32()), pa.timestamp("ms")), fmt)
     if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or fmt.format == "epoch":
@@ -334,6 +337,8 @@ def _arrow_iso(text: pa.Array, zone: str) -> pa.Array | None:
     The first value says whether the column carries offsets: a cast of the other kind is tried
     only through ``_arrow_iso_mixed``, as Arrow is slow to refuse a whole column of the wrong kind.
     """
+    if len(text) == 0:
+        return pa.array([], pa.int64())
     valid = text.is_valid()
     first = text[0] if text.null_count == 0 else text[int(np.argmax(valid.to_numpy(zero_copy_only=False)))]
     if not first.is_valid:

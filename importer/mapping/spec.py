@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from importer.errors import MappingError
 from importer.mapping.coerce import TIME_UNITS, TimestampFormat
+from importer.mapping.document import parse_document, read_document
 from importer.mapping.presets import find_preset, presets
 from importer.source.readers import FORMATS, InputOptions
 
@@ -293,19 +295,10 @@ def load_mapping(path: str | Path, lookup_paths: dict[str, str] | None = None) -
     """Read and validate a mapping file, or a shipped preset by name; raise ``MappingError`` listing every problem."""
     source = str(path)
     preset = None if Path(path).exists() else find_preset(source)
-    try:
-        text = preset.read_text() if preset else Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MappingError(
-            source, [f"cannot read the file ({exc.strerror or exc})"], hint=_preset_hint(source)
-        ) from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise MappingError(source, [f"{where}not valid YAML ({problem})"]) from None
+    if preset is not None:
+        doc = parse_document(preset.read_text().encode("utf-8"), source)
+    else:
+        doc = read_document(path, hint=_preset_hint(source))
     base = None if preset else Path(path).resolve().parent
     return parse_mapping(doc, source=source, base_dir=base, lookup_paths=lookup_paths)
 
@@ -630,6 +623,7 @@ class _ExprParser:
                 ck.add(f"{path}.template", "expected text with {column} references, e.g. '{viewer}-{view}'")
             kw["template"] = str(value)
         elif kind == "lookup":
+            value = value if isinstance(value, str) else _kind(value)  # a list or a mapping names no table
             if value not in self.lookups:
                 ck.add(
                     f"{path}.lookup",
@@ -780,11 +774,33 @@ class _ExprParser:
         if test in ("present", "missing", "is_true", "is_false") and not isinstance(arg, bool):
             ck.add(f"{path}.{test}", f"expected true or false, got {arg!r}")
         if test == "matches":
-            try:
-                re.compile(str(arg))
-            except re.error as exc:
-                ck.add(f"{path}.matches", f"not a valid regular expression ({exc})")
+            problem = _regex_problem(arg)
+            if problem:
+                ck.add(f"{path}.matches", problem)
         if not label:
             subject = raw.get("column") if key == "column" else key
             label = f"{subject} {test} {arg}" if not isinstance(arg, bool) else f"{subject} {test}"
         return Condition(op="test", operand=operand, ratio=ratio, test=test, arg=arg, scale=scale, label=label)
+
+
+def _regex_problem(pattern: Any) -> str | None:
+    """Why Arrow's regular expressions (RE2) refuse ``pattern``, or None.
+
+    RE2 has no backreferences (\\1) nor lookarounds ((?=...)) although Python's ``re`` has both,
+    so the pattern is compiled by the engine that will run it.
+    """
+    if isinstance(pattern, bool) or not isinstance(pattern, str | int | float):
+        return f"expected a regular expression as text, got {_kind(pattern)}"
+    try:
+        pc.match_substring_regex(pa.array([""], pa.string()), str(pattern))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        try:
+            re.compile(str(pattern))
+        except re.error as py_exc:
+            return f"not a valid regular expression ({py_exc})"
+        reason = str(exc).split("Invalid regular expression:", 1)[-1].strip()
+        return (
+            f"not a pattern Arrow's RE2 engine runs ({reason}): it has no backreferences (\\1) "
+            "and no lookarounds ((?=...), (?!...))"
+        )
+    return None

@@ -22,7 +22,8 @@ import io
 import json
 import os
 import zlib
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -34,6 +35,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from importer.errors import EmptyInput, InputError
+from importer.source import limits
 from importer.source.storage import is_remote, open_random, open_stream, resolve_remote
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl")
@@ -191,7 +193,9 @@ def _sniff(source: SourceFile) -> bytes:
     """The first bytes of the (decompressed) content; errors name the file."""
     with open_binary(source) as fh:
         try:
-            return fh.read(_SNIFF_BYTES)
+            return limits.read_head(fh, _SNIFF_BYTES)
+        except limits.LineTooLong:
+            raise _line_too_long(source, 1) from None
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(
                 f"{source.path}: not a readable gzip file ({exc})",
@@ -362,8 +366,10 @@ def read_columns(source: SourceFile, options: InputOptions) -> list[str]:
 
 def _csv_header(source: SourceFile, text: str, options: InputOptions) -> list[str]:
     delimiter = _delimiter(source, options)
+    # A header may hold a 1 MB column name; the csv module's default field limit is 128 KB.
+    csv.field_size_limit(max(csv.field_size_limit(), limits.MAX_LINE_BYTES))
     reader = csv.reader(
-        io.StringIO(text),
+        io.StringIO(text, newline=""),  # the csv module reads \r, \n and \r\n line ends itself
         delimiter=delimiter,
         quotechar=options.quote_char or '"',
         quoting=csv.QUOTE_MINIMAL if options.quote_char else csv.QUOTE_NONE,
@@ -389,7 +395,7 @@ def _csv_header(source: SourceFile, text: str, options: InputOptions) -> list[st
             f"{source.path}: line 1: column {blank[0]} of the header has no name",
             hint="every column needs a name in the first line",
         )
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted(n for n, k in Counter(names).items() if k > 1)
     if dupes:
         raise InputError(
             f"{source.path}: line 1: duplicate column name(s): {', '.join(dupes)}",
@@ -411,6 +417,9 @@ def _json_columns(source: SourceFile, text: str) -> list[str]:
         except json.JSONDecodeError as exc:
             first_problem = first_problem or f"line {number}: not valid JSON ({exc.msg})"
             continue
+        except RecursionError:
+            first_problem = first_problem or f"line {number}: nested deeper than {limits.MAX_JSON_DEPTH} levels"
+            continue
         if not isinstance(obj, dict):
             first_problem = first_problem or f"line {number}: expected a JSON object per line"
             continue
@@ -422,11 +431,25 @@ def _json_columns(source: SourceFile, text: str) -> list[str]:
 
 def _parquet_columns(source: SourceFile) -> list[str]:
     try:
-        return list(parquet_file(source).schema_arrow.names)
+        names = list(parquet_file(source).schema_arrow.names)
     except InputError:
         raise
     except Exception as exc:
         raise InputError(f"{source.path}: not a readable Parquet file ({_short(exc)})") from None
+    dupes = sorted(n for n, k in Counter(names).items() if k > 1)
+    if dupes:
+        raise InputError(
+            f"{source.path}: duplicate column name(s) in the Parquet schema: {', '.join(dupes)}",
+            hint="rewrite the file with unique column names",
+        )
+    return names
+
+
+def _line_too_long(source: SourceFile, line: int) -> InputError:
+    return InputError(
+        f"{source.path}: line {line} is longer than {limits.megabytes(limits.MAX_LINE_BYTES)}",
+        hint="check the file's format and line endings; a longer line is not read",
+    )
 
 
 def parquet_file(source: SourceFile) -> pq.ParquetFile:
@@ -505,35 +528,86 @@ def _parquet_batches(source: SourceFile, options: InputOptions, columns: Sequenc
     try:
         wanted = list(columns) if columns else None
         for rb in pf.iter_batches(batch_size=options.batch_rows, columns=wanted, use_threads=False):
-            table = pa.Table.from_batches([rb])
-            yield Batch(source, table, _numbered(row, table.num_rows))
-            row += table.num_rows
+            yield _parquet_batch(source, pa.Table.from_batches([rb]), row)
+            row += rb.num_rows
     except pa.ArrowException as exc:
         raise InputError(f"{source.path}: row {row}: cannot read Parquet data ({_short(exc)})") from None
+
+
+def _parquet_batch(source: SourceFile, table: pa.Table, first: int) -> Batch:
+    """One Parquet batch, binary columns read as text (rows whose bytes are not text are bad rows)."""
+    table, keep, dropped = limits.binary_as_text(table)
+    numbers = np.arange(first, first + len(keep), dtype=np.int64)[keep]
+    bad = [BadRow(None, reason, raw, row=first + i) for i, reason, raw in dropped]
+    return Batch(source, table, pa.array(numbers, pa.int64()), bad)
+
+
+@dataclass
+class _Resumed:
+    """What earlier passes over a CSV file yielded, so that a pass with a larger block goes on from there."""
+
+    rows: int = 0  # parsed rows yielded
+    bad: int = 0  # rejected rows yielded
+    next_row: int = 1  # the number of the next row
 
 
 def _csv_batches(source: SourceFile, options: InputOptions, columns: Sequence[str] | None) -> Iterator[Batch]:
     header = read_columns(source, options)
     encoding = _encoding_of(source, options)
+    block = limits.csv_block_bytes(header, _CSV_BLOCK_BYTES)
+    done = _Resumed()
+    while True:
+        stopped_after = yield from _csv_pass(source, options, encoding, columns, header, block, done)
+        if stopped_after is None:
+            return
+        # A row longer than the read block (a 5 MB value): read on with a larger block,
+        # skipping what was yielded. Rare, so the first block stays small.
+        if block >= limits.MAX_LINE_BYTES:
+            where = f"after data row {stopped_after}: " if stopped_after else ""
+            quote = options.quote_char
+            raise InputError(
+                f"{source.path}: {where}a row is longer than {limits.megabytes(limits.MAX_LINE_BYTES)}",
+                hint=f"most likely a quote ({quote}) there is never closed; if values are not quoted, "
+                "set input.quote_char: null in the mapping"
+                if quote
+                else "check the file's line endings",
+            )
+        block = min(block * 8, limits.MAX_LINE_BYTES)
+
+
+def _csv_pass(
+    source: SourceFile,
+    options: InputOptions,
+    encoding: str,
+    columns: Sequence[str] | None,
+    header: list[str],
+    block: int,
+    done: _Resumed,
+) -> Generator[Batch, None, int | None]:
+    """One read of a CSV file with pyarrow; returns None at its end, or the rows read before a
+    row longer than ``block`` bytes."""
     wanted = list(columns) if columns is not None else header
     bad: list[BadRow] = []
+    skip_bad = done.bad
 
     def on_invalid(row: Any) -> str:
+        nonlocal skip_bad
+        if skip_bad:  # reported by an earlier pass
+            skip_bad -= 1
+            return "skip"
         line = row.number
-        bad.append(
-            BadRow(
-                line,
-                f"expected {row.expected_columns} fields, found {row.actual_columns}",
-                str(row.text)[:500],
-                row=line - 1 if line else None,  # the header is line 1
-            )
-        )
+        text = str(row.text)
+        reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        swallowed = limits.unclosed_quote(text, options.quote_char)
+        if swallowed:
+            reason += f": a quote opened in this row is never closed, so it took in the {swallowed} lines after it"
+        bad.append(BadRow(line, reason, text[:500], row=line - 1 if line else None))  # the header is line 1
         return "skip"
 
     # The header is read here (names trimmed) and skipped by pyarrow, so " session_id" is session_id.
     read_opts = pacsv.ReadOptions(
         use_threads=False,
-        block_size=_CSV_BLOCK_BYTES,
+        block_size=block,
         encoding=encoding.replace("-sig", ""),
         column_names=header,
         skip_rows=1,
@@ -553,36 +627,55 @@ def _csv_batches(source: SourceFile, options: InputOptions, columns: Sequence[st
         include_missing_columns=True,  # optional columns; required ones were checked up front
     )
     stream: Any = None
-    row = 1
+    row = done.next_row
+    skip_rows = done.rows
+    pending: list[pa.RecordBatch] = []
     pending_rows = 0
+    decode_errors: list[BaseException] = []
     try:
         if source.fs is not None:
             stream = open_stream(source, compressed=source.compressed)
         else:
             stream = pa.input_stream(source.path, compression="gzip" if source.compressed else None)
-        reader = pacsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts, convert_options=convert_opts)
-        pending: list[pa.RecordBatch] = []
-        pending_rows = 0
-        for rb in reader:
+        with limits.row_decode_errors() as decode_errors:
+            reader = pacsv.open_csv(
+                stream, read_options=read_opts, parse_options=parse_opts, convert_options=convert_opts
+            )
+        while True:
+            with limits.row_decode_errors() as decode_errors:
+                try:
+                    rb = reader.read_next_batch()
+                except StopIteration:
+                    break
+            if skip_rows:  # yielded by an earlier pass
+                cut = min(skip_rows, rb.num_rows)
+                rb, skip_rows = rb.slice(cut), skip_rows - cut
             pending.append(rb)
             pending_rows += rb.num_rows
             if pending_rows >= options.batch_rows:
                 table = pa.Table.from_batches(pending)
                 numbers, row = _number_around(row, table.num_rows, bad)
-                yield Batch(source, table, numbers, bad[:])
+                batch = Batch(source, table, numbers, bad[:])
+                done.rows, done.bad, done.next_row = done.rows + table.num_rows, done.bad + len(bad), row
                 bad.clear()
                 pending, pending_rows = [], 0
+                yield batch
         if pending or bad:
             table = pa.Table.from_batches(pending, schema=reader.schema)
             numbers, row = _number_around(row, table.num_rows, bad)
             yield Batch(source, table, numbers, bad[:])
+        return None
     except (pa.ArrowException, OSError, EOFError, zlib.error) as exc:
-        if "invalid UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError):
+        read = row - 1 + pending_rows
+        if limits.is_record_too_long(exc):
+            return read
+        # Text that does not decode: in a parsed value, or in a rejected row (which pyarrow decodes
+        # for the row handler, and reports as unraisable: caught in decode_errors, not printed).
+        if decode_errors or "invalid UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError):
             located = _find_undecodable(source, encoding.replace("-sig", ""))
             if located is not None:
                 raise located from None
-        done = row - 1 + pending_rows
-        where = f"after data row {done}: " if done else ""
+        where = f"after data row {read}: " if read else ""
         raise InputError(f"{source.path}: {where}{_short(exc)}") from None
     finally:
         if stream is not None:
@@ -600,16 +693,20 @@ def _json_batches(source: SourceFile, options: InputOptions, columns: Sequence[s
         fh: Any = _Utf8Lines(raw, file_encoding) if recode else raw
         encoding = "utf-8" if recode else options.encoding
         try:
-            while True:
-                lines = fh.readlines(_JSON_CHUNK_BYTES)
-                if not lines:
-                    break
+            chunks = (
+                iter(lambda: fh.readlines(_JSON_CHUNK_BYTES), [])
+                if recode
+                else limits.line_chunks(raw, _JSON_CHUNK_BYTES)
+            )
+            for lines in chunks:
                 first_line = line_no + 1
                 line_no += len(lines)
                 table, numbers, bad = _parse_json_lines(lines, first_line, encoding)
                 if columns is not None:
                     table = _select(table, columns)
                 yield Batch(source, table, pa.array(numbers, type=pa.int64()), bad)
+        except limits.LineTooLong as exc:
+            raise _line_too_long(source, line_no + exc.line) from None
         except UnicodeDecodeError:
             problem = _find_undecodable(source, file_encoding)
             raise problem or InputError(f"{source.path}: not valid {file_encoding}") from None
@@ -621,17 +718,22 @@ def _json_batches(source: SourceFile, options: InputOptions, columns: Sequence[s
 def _parse_json_lines(lines: list[bytes], first_line: int, encoding: str) -> tuple[pa.Table, list[int], list[BadRow]]:
     bad: list[BadRow] = []
     if encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "utf-8-sig"):
-        lines = [ln.decode(encoding).encode("utf-8") for ln in lines]
+        lines = _recoded(lines, first_line, encoding, bad)
     if first_line == 1 and lines and lines[0].startswith(b"\xef\xbb\xbf"):
         lines[0] = lines[0][3:]
     numbers = [first_line + i for i, ln in enumerate(lines) if ln.strip()]
+    for i in limits.too_deep(lines):  # they would crash pyarrow's parser, or exhaust Python's recursion
+        numbers.remove(first_line + i)
+        reason = f"nested deeper than {limits.MAX_JSON_DEPTH} levels"
+        bad.append(BadRow(first_line + i, reason, _raw(lines[i]), row=first_line + i))
     if not numbers:
         return pa.table({}), [], bad
+    block = limits.json_block_bytes(lines)
     try:
         body = b"\n".join(lines[n - first_line].rstrip(b"\r\n") for n in numbers)
         if not body.isascii():  # pyarrow keeps bytes that are not UTF-8 in its strings: find those lines
             body.decode("utf-8")
-        return _read_json_text(body), numbers, bad
+        return _read_json_text(body, block), numbers, bad
     except (pa.ArrowInvalid, UnicodeDecodeError):
         pass
     # Slow path, only for chunks with a broken line: find the bad lines, parse the rest.
@@ -650,30 +752,48 @@ def _parse_json_lines(lines: list[bytes], first_line: int, encoding: str) -> tup
         if not isinstance(obj, dict):
             bad.append(BadRow(number, "not a JSON object", _raw(ln), row=number))
             continue
+        if limits.has_lone_surrogate(ln, obj):
+            bad.append(BadRow(number, "not valid JSON (a \\u escape of half a UTF-16 pair)", _raw(ln), row=number))
+            continue
         good.append(ln.rstrip(b"\r\n"))
         good_numbers.append(number)
     if not good:
         return pa.table({}), [], bad
+    bad.sort(key=lambda b: b.line or 0)
     try:
-        return _read_json_text(b"\n".join(good)), good_numbers, bad
+        return _read_json_text(b"\n".join(good), block), good_numbers, bad
     except pa.ArrowInvalid:
         return _mixed_json(good), good_numbers, bad
 
 
-def _read_json_text(body: bytes) -> pa.Table:
+def _recoded(lines: list[bytes], first_line: int, encoding: str, bad: list[BadRow]) -> list[bytes]:
+    """Lines in another encoding as UTF-8; a line that does not decode is a bad row (and left blank)."""
+    out = []
+    for i, ln in enumerate(lines):
+        try:
+            out.append(ln.decode(encoding).encode("utf-8"))
+        except UnicodeDecodeError as exc:
+            number = first_line + i
+            bad.append(BadRow(number, _undecodable_reason(exc), _raw(ln), row=number))
+            out.append(b"")
+    return out
+
+
+def _read_json_text(body: bytes, block_size: int) -> pa.Table:
     """Parse JSON Lines with pyarrow, keeping text that looks like a date as text.
 
     pyarrow infers ISO-looking strings as zone-less timestamps (already shifted to
     UTC), which would lose the offset and the original text: such top-level fields
     are read again as strings, and the mapping's timestamp rules parse them.
     """
-    table = pajson.read_json(io.BytesIO(body))
+    read = pajson.ReadOptions(block_size=block_size)
+    table = pajson.read_json(io.BytesIO(body), read_options=read)
     stamped = [f.name for f in table.schema if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)]
     if not stamped:
         return table
     schema = pa.schema([(name, pa.string()) for name in stamped])
     parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
-    return pajson.read_json(io.BytesIO(body), parse_options=parse)
+    return pajson.read_json(io.BytesIO(body), read_options=read, parse_options=parse)
 
 
 def _mixed_json(lines: list[bytes]) -> pa.Table:
