@@ -180,7 +180,11 @@ def _gather(db: sqlite3.Connection, state_dir: str, now: float) -> ReportData:
         daily = int(saved["daily"])
         reserve = math.ceil(daily * DEFAULT_RESERVE) if reserve is None else reserve
     contacts, media, top = _coverage(db)
-    not_found = sum(r.count for r in _invalid_reasons(db, limit=None) if r.reason.startswith(NOT_FOUND_REASONS))
+    (not_found,) = db.execute(
+        "SELECT COALESCE(SUM(count), 0) FROM invalid_counts WHERE field IN ('contactId', 'contactUtk') "
+        "AND (instr(reason, ?) > 0 OR instr(reason, ?) > 0)",
+        NOT_FOUND_REASONS,
+    ).fetchone()
     return ReportData(
         state_dir=state_dir,
         generated_at=now,
@@ -196,7 +200,7 @@ def _gather(db: sqlite3.Connection, state_dir: str, now: float) -> ReportData:
         contacts=contacts,
         media=media,
         top_media=top,
-        not_found_events=not_found,
+        not_found_events=int(not_found),
         not_found_emails=_not_found_emails(db),
         runs=_runs(db),
         unread=int(_saved(db, BACKFILL_KEY).get("unread_events") or 0),
