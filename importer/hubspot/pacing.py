@@ -13,8 +13,10 @@ tripping the server's own count:
 - when the server says fewer requests remain than the client's own count
   implies (another integration shares the account), the difference is the
   other's share: measured against the requests this process had sent in the
-  window the server counted (up to that request's send time), and the largest
-  share measured within the last window is held back.
+  window the server counted (up to that request's send time), and the upper
+  quartile of the shares measured within the last window is held back (single
+  answers are off by the requests whose latency differs: the largest would
+  hold back too much, the median leaves no margin).
 """
 
 from __future__ import annotations
@@ -86,7 +88,8 @@ class RateLimiter:
         self._open: dict[int, float] = {}  # ticket → send time, while unanswered
         self._next_ticket = 0
         self._sent: list[float] = []  # send times of this process's requests, for the last two windows
-        self._others: deque[tuple[float, int]] = deque()  # (seen at, other's share): decreasing shares
+        self._others: deque[tuple[float, int]] = deque()  # (seen at, other's share measured), last window
+        self._other_share = 0  # their upper quartile
         self._lock = asyncio.Lock()
         self._answered = asyncio.Event()  # set by ``done``: a window full of unanswered requests moves
         self._blocked_until = 0.0
@@ -105,9 +108,11 @@ class RateLimiter:
         if not self._others or self.rate is None:
             return 0
         horizon = self._clock() - self.rate.window_s
-        while self._others and self._others[0][0] <= horizon:
-            self._others.popleft()
-        return self._others[0][1] if self._others else 0
+        if self._others[0][0] <= horizon:
+            while self._others and self._others[0][0] <= horizon:
+                self._others.popleft()
+            self._other_share = _upper_quartile(self._others)
+        return self._other_share
 
     async def acquire(self) -> int:
         """Wait for a free slot; return a ticket to hand back to ``done``."""
@@ -176,9 +181,11 @@ class RateLimiter:
         lo = bisect.bisect_right(self._sent, sent_at - window)
         hi = bisect.bisect_right(self._sent, sent_at)
         other = min(self.rate.limit, max(0, self.rate.limit - remaining - (hi - lo)))
-        while self._others and self._others[-1][1] <= other:
-            self._others.pop()
         self._others.append((now, other))
+        horizon = now - window
+        while self._others[0][0] <= horizon:
+            self._others.popleft()
+        self._other_share = _upper_quartile(self._others)
         drop = bisect.bisect_left(self._sent, now - 2 * window)
         if drop > 256:
             del self._sent[:drop]
@@ -318,6 +325,13 @@ def zone(name: str) -> ZoneInfo:
         raise ConfigError(
             f"unknown time zone {name!r}", hint="use an IANA name such as UTC, Europe/Paris or America/New_York"
         ) from None
+
+
+def _upper_quartile(seen: deque[tuple[float, int]]) -> int:
+    if not seen:
+        return 0
+    shares = sorted(share for _, share in seen)
+    return shares[len(shares) * 3 // 4]
 
 
 def _int(value: str | None) -> int | None:

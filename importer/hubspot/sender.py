@@ -240,6 +240,7 @@ class Sender:
         self._stopping = asyncio.Event()
         self._quota_wait = asyncio.Lock()
         self._slots = asyncio.Semaphore(concurrency)  # the pool bounds real connections; this any transport
+        self._urls: dict[str, httpx.URL] = {}  # absolute, parsed once: httpx parses a relative one per request
         parts = urlsplit(self.base_url)
         self._where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
         if http2 and importlib.util.find_spec("h2") is None:
@@ -277,6 +278,8 @@ class Sender:
     async def _wait_for_quota_reset(self) -> None:
         """Sleep until the daily quota resets; the first task waits, the others wait for it."""
         async with self._quota_wait:
+            if self._stopping.is_set():
+                await self._pause(0)  # the run stopped while this task queued for the wait: Interrupted
             if not self.quota.exhausted:
                 return  # another task waited meanwhile
             self.stats.quota_waits += 1
@@ -313,8 +316,9 @@ class Sender:
             self.stats.requests += 1
             self.stats.in_flight += 1
             counted = True
+            url = self._urls.get(path) or self._urls.setdefault(path, httpx.URL(self.base_url + path))
             async with self._slots:
-                response = await self.client.post(path, content=content, headers={"Authorization": f"Bearer {token}"})
+                response = await self.client.post(url, content=content, headers={"Authorization": f"Bearer {token}"})
             answered = True
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
             self.stats.connection_errors += 1

@@ -263,3 +263,34 @@ def test_retry_resends_possibly_sent_events_only_with_on_timeout_retry(
     again = cli("retry", first.results, "--results", tmp_path / "again.csv", "--on-timeout", "retry", *base)
     assert again.code == 0 and summary_of(tmp_path / "again.csv")["counts"]["sent"] == slow
     assert_exactly_once(accepted(sim), data.valid)
+
+
+def test_a_signal_during_the_quota_wait_stops_at_once_with_exit_3(tmp_path: Path) -> None:
+    # 20 requests a day (19 usable): the run waits for midnight in real time; SIGTERM as soon as
+    # it says so ends the wait, and the run, at once.
+    data = Input(tmp_path / "plays.csv", 20, seed=23)
+    waiting = threading.Event()
+    signalled: list[float] = []
+
+    class OnWait(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("daily quota used: waiting until"):
+                signalled.append(time.monotonic())
+                waiting.set()
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    handler = OnWait()
+    logger = logging.getLogger("media_import")
+    logger.addHandler(handler)
+    clock = ScaledClock(speed=1, start=_midnight_utc() - 3600)  # an hour to midnight
+    try:
+        with Simulator(SimulatorConfig(burst=0, daily=20), clock=clock) as sim:
+            summary = _run(tmp_path, sim, data, clock, rate=None, wait_for_quota=True)
+            ended = time.monotonic()
+    finally:
+        logger.removeHandler(handler)
+    assert waiting.is_set()
+    assert summary.exit_code == 3 and summary.stats["quota_waits"] == 1
+    assert ended - signalled[0] < 2.0
+    assert summary.counts["sent"] == 19 and summary.counts["failed"] == 0
+    assert summary.counts["not_sent"] == len(data.valid) - 19
