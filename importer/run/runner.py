@@ -12,11 +12,14 @@ the journal's run record and the summary file and the lock is released.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from importer.errors import EXIT_CONFIG, ImporterError, Interrupted, QuotaExhausted, TerminalError, redact
 from importer.hubspot.auth import Credentials
@@ -41,6 +44,19 @@ from importer.state.results import ResultsWriter
 from importer.state.summary import RunSummary
 
 __all__ = ["RunOptions", "RunSummary", "Runner"]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _set_handlers(handlers: dict[signal.Signals, Any]) -> None:
+    """Set signal handlers, from the main thread only (elsewhere the caller handles signals)."""
+    for sig, handler in handlers.items():
+        if handler is None:  # not set from Python: left as it is
+            continue
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(sig, handler)
 
 
 class InternalError(ImporterError):
@@ -95,6 +111,9 @@ class Runner:
     # -- the run -------------------------------------------------------------------------------
     def _execute(self, pipeline: Pipeline | Callable[[], Pipeline] | None, listed: list[Event] | None) -> RunSummary:
         error: ImporterError | None = None
+        # Before the send loop has handlers of its own, SIGTERM stops cleanly too (as Ctrl-C does).
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        _set_handlers({signal.SIGTERM: _interrupt})
         try:
             with StateLock(self.options.state_dir):
                 journal = Journal.open(self.options.state_dir)
@@ -114,6 +133,7 @@ class Runner:
                             log.debug("internal error", exc_info=True)
                             error = InternalError(f"internal error: {type(exc).__name__}: {redact(str(exc))}")
                         finally:
+                            _set_handlers(dict.fromkeys((signal.SIGTERM, signal.SIGINT), signal.SIG_IGN))  # finishing
                             if self.loop is not None and self.loop.stop_error is not None:
                                 error = error or self.loop.stop_error
                             owner.flush()
@@ -125,6 +145,8 @@ class Runner:
         except ImporterError as exc:  # the lock, the journal or the results file: the run never started
             error = exc
             settle(self.summary, exc)
+        finally:
+            _set_handlers(previous)
         write_summary_file(self.results_path, self.summary)
         if error is not None and self.loop is None:
             raise error  # nothing was sent: the caller reports it as an error

@@ -280,6 +280,9 @@ def run_loop(main: Any) -> None:
                 task.cancel()
             if tasks:
                 loop.run_until_complete(asyncio.wait(tasks, timeout=1.0))
+            for task in tasks:  # left behind on purpose (their events are recorded possibly_sent)
+                if not task.done():
+                    task._log_destroy_pending = False  # type: ignore[attr-defined]
             loop.run_until_complete(asyncio.wait_for(loop.shutdown_asyncgens(), 1.0))
         except (TimeoutError, RuntimeError):
             pass

@@ -208,3 +208,35 @@ def test_a_second_ctrl_c_stops_at_once_and_counts_in_flight_as_possibly_sent(
     assert s["counts"]["possibly_sent"] == 4
     assert s["counts"]["sent"] == 0
     assert child.lock_is_free()
+
+
+def test_workers_that_ignore_cancellation_do_not_hold_the_stop(
+    tmp_path: Path, make_simulator: Callable[..., Simulator]
+) -> None:
+    sim = make_simulator(burst=0)
+    _csv(tmp_path / "plays.csv", 50, seed=7, prefix="w")
+    child = Child(tmp_path, sim, [tmp_path / "plays.csv"], "deaf-worker:3600", "--concurrency", "4", quiet=False)
+    _wait_for(lambda: child.stderr.count("a deaf send started") >= 4, "four sends in flight")
+    child.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.6)
+    child.proc.send_signal(signal.SIGTERM)  # stop now: the workers are cancelled, and ignore it
+    code = child.wait(timeout=20)
+    assert code == 3, child.stderr
+    s = child.summary
+    assert s["counts"]["possibly_sent"] == 4  # given up on, not waited for
+    assert "Task was destroyed" not in child.stderr
+    assert child.lock_is_free()
+
+
+def test_sigterm_before_sending_starts_stops_cleanly_with_3(
+    tmp_path: Path, make_simulator: Callable[..., Simulator]
+) -> None:
+    sim = make_simulator(burst=0)
+    _csv(tmp_path / "plays.csv", 20, seed=8, prefix="s")
+    child = Child(tmp_path, sim, [tmp_path / "plays.csv"], "slow-start")
+    _wait_for(lambda: "reading the headers" in child.stderr, "the run to read the headers")
+    child.proc.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=20) == 3, child.stderr
+    assert child.summary["exit_code"] == 3
+    assert child.summary["counts"]["sent"] == 0
+    assert child.lock_is_free()
