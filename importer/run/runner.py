@@ -24,13 +24,15 @@ from typing import Any
 from importer.errors import EXIT_CONFIG, ImporterError, Interrupted, QuotaExhausted, TerminalError, redact
 from importer.hubspot.auth import Credentials
 from importer.hubspot.contacts import NOT_FOUND, ContactCache, collect_emails, hubspot_lookups, install_cached, resolve
-from importer.hubspot.events import Event
+from importer.hubspot.events import Event, external_id_of
 from importer.hubspot.pacing import DailyQuota, RateLimiter, format_duration
 from importer.hubspot.sender import Sender
+from importer.mapping.media import MediaResolver
 from importer.run.admission import Admission, Admitted, leftover_events
 from importer.run.backfill import load_quota, save_quota, save_unread
 from importer.run.estimate import estimate_rows
 from importer.run.finish import outstanding, record_run, settle, write_summary_file
+from importer.run.media import prepare_media
 from importer.run.options import RunOptions
 from importer.run.owner import RunOwner
 from importer.run.pipeline import Pipeline
@@ -93,6 +95,7 @@ class Runner:
         self._sender: Sender | None = None
         self._owner: RunOwner | None = None
         self._total_rows = 0
+        self._media: MediaResolver | None = None
         self._last_tick = 0.0
 
     # -- public entry points -----------------------------------------------------------------
@@ -202,6 +205,8 @@ class Runner:
                     await loop.until_stop(self._resolve_contacts(journal, pipeline, sender))
                 except TerminalError as exc:
                     loop.stop(exc)
+            if pipeline is not None and pipeline.mapping.media is not None:
+                await self._media_first(journal, pipeline, sender)
             if pipeline is not None:
                 self._total_rows = await in_thread(estimate_rows, pipeline.sources)
                 source: Iterator[Admitted] = admission.stream(pipeline)
@@ -228,6 +233,18 @@ class Runner:
             self.summary.contact_lookups = {"emails": len(emails), "asked": len(missing), "calls": calls}
         install_cached(pipeline, journal.db, NOT_FOUND)
 
+    async def _media_first(self, journal: Journal, pipeline: Pipeline, sender: Sender) -> None:
+        """Media objects before events (importer.run.media): each event then carries its media's id."""
+        assert self.loop is not None
+        try:
+            done, report = await self.loop.until_stop(prepare_media(pipeline, sender, journal.db, self.options.media))
+        except TerminalError as exc:
+            self.loop.stop(exc)
+            return
+        if done:
+            self.summary.media = report.to_dict()
+            self._media = pipeline.media
+
     async def _chain(self, *sources: AsyncIterator[Admitted]) -> AsyncIterator[Admitted]:
         for source in sources:
             async for item in source:
@@ -244,6 +261,9 @@ class Runner:
             before_run=journal.run_id,
         )
         events = leftover_events(rows)
+        if self._media is not None:  # still no media object: held again, sent by a later run
+            for event in events:
+                event.hold = self._media.hold_reason(external_id_of(event.payload))
         if events:
             log.info("re-driving %d events left by earlier runs", len(events))
             self.summary.leftovers = len(events)

@@ -233,6 +233,11 @@ class SendLoop:
             if self.stop_error is not None:
                 self.owner.unsent(event, STOPPED_BEFORE)
                 continue
+            if event.hold is not None:  # its media object could not be created: a later run sends it
+                outcome = Outcome("failed", None, f"media object not created: {event.hold}", transient=True)
+                self.owner.outcome(event, outcome, settle=False)  # its file stays unimported: read again
+                self.tick()
+                continue
             self._in_flight[index] = event
             try:
                 outcome = await self.sender.send(event.payload, (event.session, event.state), event.path)
