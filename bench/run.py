@@ -1,4 +1,4 @@
-"""``make bench``: ``python -m bench.run [--quick] [--part a|b] [--repeat N]``.
+"""``make bench``: ``python -m bench.run [--quick] [--part a|b|r|m] [--repeat N]``.
 
 Prints a table of figures (median of the runs, each run, the baseline, the ratio, the target and
 PASS/MISS) and writes every figure and raw run to ``bench/last-results.json``.
@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import part_a, part_b, part_report
+from bench import part_a, part_b, part_media, part_report
 from bench.data import ROOT
 from bench.measure import git_revision
 from bench.table import Figure, render
@@ -37,6 +37,7 @@ class Settings:
     background: float = 0.3
     sim_requests: int = 20_000
     report_events: int = 1_000_000
+    media: int = 100_000
 
 
 FULL = Settings()
@@ -47,6 +48,7 @@ QUICK = Settings(
     pro_events=300,
     sim_requests=5000,
     report_events=100_000,
+    media=100_000,
 )
 
 
@@ -89,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         help="small inputs and one run each: about a minute, a smoke test (too short to judge the targets)",
     )
     parser.add_argument(
-        "--part", choices=("a", "b", "r", "all"), default="all", help="A: check, B: sending, R: report (default all)"
+        "--part",
+        choices=("a", "b", "r", "m", "all"),
+        default="all",
+        help="A: check, B: sending, R: report, M: media sync (default all)",
     )
     parser.add_argument("--repeat", type=int, help="runs per measurement (default 3, 1 with --quick)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results file (default %(default)s)")
@@ -118,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         figures += figs
     if args.part in ("r", "all"):
         figs, raw["r"] = part_report.measure(settings.report_events, settings.repeat, log)
+        figures += figs
+    if args.part in ("m", "all"):
+        figs, raw["m"] = part_media.measure(settings.media, min(settings.repeat, 2), log)
         figures += figs
     elapsed = time.perf_counter() - started
     revision = git_revision()

@@ -11,6 +11,10 @@ for the simulator's time; every simulator it made is stopped after the test.
 
 ``cli``: ``media-import`` in this process (``support.Cli``): ``cli(*args)`` gives (code, out, err),
 ``cli.run(base_url, *inputs)`` a ``Ran``; HubSpot variables are cleared first.
+
+Media objects are strict (an event naming no object is refused): every simulator starts with the
+objects the sample generator's ``media_bridge_id`` values name (``sample_objects``), as an account
+would have them; the samples' ``external_id`` media are created by the runs themselves.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from support import Cli
 
 from importer.clock import SYSTEM, Clock
 from importer.simulator import Simulator, SimulatorConfig
+from importer.simulator.media import fixture_objects, sample_objects
 
 
 @pytest.fixture
@@ -33,6 +38,7 @@ def make_simulator() -> Iterator[Callable[..., Simulator]]:
     def make(clock: Clock = SYSTEM, **config: Any) -> Simulator:
         simulator = Simulator(SimulatorConfig(**config), clock=clock).start()
         started.append(simulator)
+        simulator.client.seed_media(sample_objects() + fixture_objects())
         return simulator
 
     yield make

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from importer import __version__
 from importer.cli import help as help_command
 from importer.cli import mappings
+from importer.cli import media as media_cli
 from importer.cli import report as report_command
 from importer.errors import EXIT_CONFIG, EXIT_OK, EXIT_ROWS, EXIT_STOPPED, ConfigError, ImporterError, redact
 
@@ -381,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
         "older than HOURS (default 24; 0 = every run); found contacts are never asked again",
     )
     _add_send_options(p)
+    media_cli.add_run_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -438,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         register(sub)
     mappings.register(sub)
+    media_cli.register(sub)
     help_command.register(sub)
     report_command.register(sub)
     return parser
@@ -456,6 +459,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.render())
+        if report.media_objects is not None:
+            print(report.media_objects.render_plan())
         if args.results:
             print(f"Invalid events written to {args.results}")
     return EXIT_ROWS if report.invalid_events else EXIT_OK
@@ -472,6 +477,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options.retry_terminal = args.retry_terminal
     options.recheck_contacts_s = args.recheck_contacts * 3600
     options.lookback_s = args.lookback * 3600
+    options.media = media_cli.media_options(args)
     resolve_since(options, args.since)
     if args.dry_run:
         mapping = load_mapping(args.mapping, dict(args.lookup))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ class Event:
     state: str | None
     session: str | None
     path: str = PLAYED_PATH
+    hold: str | None = None  # not sent in this run: its media object could not be created (HubSpot's reason)
 
 
 def endpoint(kind: str | None, body: dict[str, Any] | None = None) -> str:
@@ -30,6 +32,11 @@ def endpoint(kind: str | None, body: dict[str, Any] | None = None) -> str:
     if kind is None and body is not None:
         kind = "percent" if "playedPercent" in body else "played"
     return PERCENT_PATH if kind == "percent" else PLAYED_PATH
+
+
+def external_id_of(payload: bytes) -> str | None:
+    value = json.loads(payload).get("externalId")
+    return None if value is None else str(value)
 
 
 def kind_of(path: str) -> str:

@@ -296,7 +296,7 @@ class Sender:
             if self.on_notice is not None:
                 self.on_notice("sending")
 
-    async def post(self, path: str, content: bytes) -> tuple[httpx.Response, str]:
+    async def post(self, path: str, content: bytes, method: str = "POST") -> tuple[httpx.Response, str]:
         """One paced request and the token it used; transport failures come back as ``NetworkError``."""
         while True:
             try:
@@ -316,9 +316,13 @@ class Sender:
             self.stats.requests += 1
             self.stats.in_flight += 1
             counted = True
-            url = self._urls.get(path) or self._urls.setdefault(path, httpx.URL(self.base_url + path))
+            auth = {"Authorization": f"Bearer {token}"}
             async with self._slots:
-                response = await self.client.post(url, content=content, headers={"Authorization": f"Bearer {token}"})
+                if method == "POST":
+                    url = self._urls.get(path) or self._urls.setdefault(path, httpx.URL(self.base_url + path))
+                    response = await self.client.post(url, content=content, headers=auth)
+                else:  # media object listings and updates: paths that change with every page or object
+                    response = await self.client.request(method, path, content=content or None, headers=auth)
             answered = True
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
             self.stats.connection_errors += 1
@@ -353,7 +357,11 @@ class Sender:
         return outcome
 
     async def exchange(
-        self, path: str, payload: bytes, expect: tuple[str | None, str | None] | None = None
+        self,
+        path: str,
+        payload: bytes,
+        expect: tuple[str | None, str | None] | None = None,
+        method: str = "POST",
     ) -> tuple[Outcome, httpx.Response | None]:
         """POST until answered for good; the outcome and, when it is a 2xx, the answer."""
         started = self.clock.monotonic()
@@ -364,7 +372,7 @@ class Sender:
         while True:
             tries += 1
             try:
-                response, token = await self.post(path, payload)
+                response, token = await self.post(path, payload, method)
                 outcome = self.classify(response, expect)
                 outcome.attempts = tries
                 return outcome, (response if outcome.status == "sent" else None)

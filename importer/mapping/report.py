@@ -32,6 +32,7 @@ class Report:
     sessions: DistinctCounter = field(default_factory=DistinctCounter)
     contacts: DistinctCounter = field(default_factory=DistinctCounter)
     media: DistinctCounter = field(default_factory=DistinctCounter)
+    media_objects: Any = None  # the media sync's plan (importer.hubspot.media.SyncReport), mappings with media:
     _seen_files: set[str] = field(default_factory=set)
 
     def add_batch(self, batch: PreparedBatch) -> None:
@@ -92,6 +93,7 @@ class Report:
                 "media": self.media.count(),
                 "exact": self.sessions.exact and self.contacts.exact and self.media.exact,
             },
+            **({"media_objects": self.media_objects.to_dict()} if self.media_objects is not None else {}),
         }
 
     def render(self) -> str:

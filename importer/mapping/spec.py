@@ -82,7 +82,19 @@ TESTS = (
 )
 TEST_ALIASES = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "==": "equals", "!=": "not_equals"}
 SCALES = ("fraction", "percent")
-TOP_KEYS = ("version", "name", "description", "input", "timezone", "lookups", "skip", "fields", "events", "dedupe")
+TOP_KEYS = (
+    "version",
+    "name",
+    "description",
+    "input",
+    "timezone",
+    "lookups",
+    "skip",
+    "fields",
+    "events",
+    "dedupe",
+    "media",
+)
 INPUT_KEYS = ("format", "delimiter", "encoding", "quote_char", "escape_char", "batch_rows")
 LOOKUP_TABLE_KEYS = ("source", "path", "key", "normalize", "format", "delimiter", "encoding")
 LOOKUP_SOURCES = ("file", "hubspot")
@@ -178,6 +190,22 @@ class EventRule:
 
 
 @dataclass(frozen=True)
+class MediaSpec:
+    """How one media object is described from the rows that name it (by the event's externalId).
+
+    ``properties`` holds a value rule per media property (``MEDIA_PROPERTIES``); ``duration`` is read
+    in ``duration_unit`` and sent in milliseconds. ``api`` picks how objects are created: ``crm``
+    (the CRM objects API on the app's object type per media type) or ``objects`` (the dated Media
+    Bridge objects API).
+    """
+
+    properties: dict[str, Expr]
+    duration_unit: str = "ms"
+    api: str = "crm"
+    object_types: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class LookupTable:
     name: str
     path: str | None
@@ -200,6 +228,7 @@ class Mapping:
     fields: dict[str, Expr]
     events: tuple[EventRule, ...]
     dedupe: tuple[str, ...] | None
+    media: MediaSpec | None = None
 
     @property
     def has_percent(self) -> bool:
@@ -226,6 +255,8 @@ class Mapping:
                 out.extend(rule.when.exprs())
         for cond in self.skip:
             out.extend(cond.exprs())
+        if self.media is not None:
+            out.extend(self.media.properties.values())
         return out
 
     def column_paths(self) -> dict[str, bool]:
@@ -352,6 +383,7 @@ def parse_mapping(
     events = _parse_events(ck, parser, root.get("events"))
     skip = _parse_skip(ck, parser, root.get("skip", []))
     dedupe = _parse_dedupe(ck, root.get("dedupe", True))
+    media = _parse_media(ck, parser, root["media"], "externalId" in (raw_fields or {})) if "media" in root else None
     if lookup_paths:
         for name in lookup_paths:
             if name not in lookups:
@@ -368,6 +400,7 @@ def parse_mapping(
         fields=fields,
         events=tuple(events),
         dedupe=dedupe,
+        media=media,
     )
 
 
@@ -804,3 +837,54 @@ def _regex_problem(pattern: Any) -> str | None:
             "and no lookarounds ((?=...), (?!...))"
         )
     return None
+
+
+# -- media: -------------------------------------------------------------------------------------
+MEDIA_PROPERTIES = ("title", "duration", "oembed_url", "file_url", "thumbnail_url", "poster_url", "details_page_link")
+MEDIA_KEYS = (*MEDIA_PROPERTIES, "api", "object_types")
+MEDIA_APIS = ("crm", "objects")
+# A media's duration is read in the same units as a timestamp's ``add`` (DURATION_UNITS above).
+
+
+def _parse_media(ck: _Checker, parser: _ExprParser, node: Any, has_external_id: bool) -> MediaSpec | None:
+    raw = ck.mapping_node("media", node)
+    if raw is None:
+        return None
+    ck.keys("media", raw, MEDIA_KEYS)
+    if not has_external_id:
+        ck.add("media", "media objects are described per externalId, but fields.externalId has no rule")
+    if "title" not in raw:
+        ck.add("media.title", "required: HubSpot needs a title for every media object")
+    api = str(raw.get("api", "crm"))
+    if api not in MEDIA_APIS:
+        ck.add("media.api", f"unknown api '{api}'{_suggest(api, MEDIA_APIS)}")
+    unit = "ms"
+    properties: dict[str, Expr] = {}
+    for name in MEDIA_PROPERTIES:
+        if name not in raw:
+            continue
+        value = raw[name]
+        if name == "duration" and isinstance(value, dict) and "unit" in value:
+            value = {str(k): v for k, v in value.items()}
+            unit = str(value.pop("unit"))
+            if unit not in DURATION_UNITS:
+                ck.add("media.duration.unit", f"unknown unit '{unit}'{_suggest(unit, list(DURATION_UNITS))}")
+        expr = parser.expr(f"media.{name}", value)
+        if expr is not None:
+            if expr.type == "timestamp":
+                ck.add(f"media.{name}", "a media property is not a timestamp")
+            properties[name] = expr
+    object_types: dict[str, str] = {}
+    types_node = raw.get("object_types", {})
+    types = ck.mapping_node("media.object_types", types_node) if types_node != {} else {}
+    for media_type, object_type in (types or {}).items():
+        path = f"media.object_types.{media_type}"
+        if media_type not in MEDIA_TYPES:
+            ck.add(path, f"unknown media type '{media_type}'{_suggest(media_type, MEDIA_TYPES)}")
+        elif not isinstance(object_type, str) or not object_type.strip():
+            ck.add(path, "expected the object type's id or name, e.g. '2-1234567' or 'a123_Videos'")
+        else:
+            object_types[media_type] = object_type.strip()
+    if types and api == "objects":
+        ck.add("media.object_types", "object types are for api: crm (the objects api takes the media type)")
+    return MediaSpec(properties=properties, duration_unit=unit, api=api, object_types=object_types)

@@ -127,8 +127,10 @@ class Admission:
         states = events.column("state").to_pylist()
         sessions = events.column("sessionId").to_pylist()
         paths = [endpoint(t) for t in events.column("_type").to_pylist()]
-        columns = zip(k1.tolist(), k2.tolist(), payloads, rows, states, sessions, paths, strict=True)
-        out.events = [Event(a, b, p.encode(), source.path, fp, r, s, sid, ep) for a, b, p, r, s, sid, ep in columns]
+        holds = events.column("_hold").to_pylist() if "_hold" in events.column_names else [None] * len(rows)
+        columns = zip(k1.tolist(), k2.tolist(), payloads, rows, states, sessions, paths, holds, strict=True)
+        out.events = [Event(a, b, p.encode(), source.path, fp, r, s, sid, ep, h)
+                      for a, b, p, r, s, sid, ep, h in columns]  # fmt: skip
         return out
 
     def listed(self, events: list[Event], chunk: int = 10_000) -> Iterator[Admitted]:

@@ -26,6 +26,7 @@ from importer.mapping.spec import Mapping, load_mapping
 from importer.run import backfill
 from importer.run.admission import events_from_results
 from importer.run.finish import settle, write_summary_file
+from importer.run.media import check_media
 from importer.run.options import RunOptions
 from importer.run.pipeline import Pipeline, check
 from importer.run.progress import Progress
@@ -99,12 +100,15 @@ def check_inputs(
     pipeline = Pipeline(mapping, inputs, progress)
     pipeline.preflight()
     use_contact_cache(pipeline, state_dir)
+    media = check_media(pipeline, state_dir) if mapping.media is not None else None
     writer = ResultsWriter(results) if results else None
     try:
-        return check(pipeline, results=writer, preview=preview)
+        report = check(pipeline, results=writer, preview=preview)
     finally:
         if writer is not None:
             writer.close()
+    report.media_objects = media
+    return report
 
 
 def dry_run(
@@ -121,6 +125,7 @@ def dry_run(
     pipeline = Pipeline(mapping, inputs, progress)
     pipeline.preflight()
     use_contact_cache(pipeline, options.state_dir)
+    media = check_media(pipeline, options.state_dir) if mapping.media is not None else None
     with ResultsWriter(results) as writer:
         report = check(pipeline, results=writer)
     plan = plan_send(options, Pipeline(mapping, inputs))
@@ -134,6 +139,8 @@ def dry_run(
     ]
     if quota.daily is None:
         lines.append("  (daily quota unknown: pass --daily-limit, e.g. 250000, 625000 or 1000000 for private apps)")
+    if media is not None:
+        lines.insert(0, media.render_plan())
     return report, "\n".join(lines)
 
 
@@ -187,6 +194,7 @@ def demo(workdir: Path, progress: Progress | None = None) -> tuple[RunSummary, d
     """
     from importer._data import resource_path
     from importer.simulator import Simulator, SimulatorConfig
+    from importer.simulator.media import sample_objects
 
     state = workdir / "state"
     shutil.rmtree(state, ignore_errors=True)  # a fresh simulator gets a fresh journal
@@ -196,6 +204,9 @@ def demo(workdir: Path, progress: Progress | None = None) -> tuple[RunSummary, d
     config = SimulatorConfig(burst=rate.limit, window_ms=int(rate.window_s * 1000), latency_ms=2, jitter_ms=3)
     with Simulator(config) as sim:
         print(f"Local Media Bridge simulator on {sim.url} ({rate.limit} requests per {rate.window_s:g} s)")
+        # The media objects the samples' media_bridge_id name exist in the account already; the run
+        # creates the others (their external_id) first, then sends the events with each object's id.
+        sim.client.seed_media(sample_objects())
         mapping = load_mapping("generic")
         sample = resource_path("sample_data", "generic").resolve()  # the repository's folder, in a checkout
         options = RunOptions(base_url=sim.url, state_dir=str(state), concurrency=16, rate=rate, command="demo")

@@ -12,6 +12,15 @@ from importer.hubspot.sender import DEFAULT_TIMEOUT_S, RetryPolicy
 
 
 @dataclass
+class MediaOptions:
+    """How a run treats media objects (mappings with a ``media:`` section)."""
+
+    sync: bool = True  # False: --no-media-sync, only the ids the state already knows are used
+    update: bool = False  # PATCH objects whose described properties changed
+    object_types: dict[str, str] = field(default_factory=dict)  # --object-type, over the mapping's
+
+
+@dataclass
 class RunOptions:
     base_url: str
     state_dir: str = ".media-import"
@@ -36,3 +45,4 @@ class RunOptions:
     wait_for_quota: bool = False  # sleep until the daily quota resets instead of stopping
     account_timezone: str = "UTC"  # where the account's midnight (the quota's reset) is
     clock: Clock = SYSTEM  # the sender's, limiter's and quota's time (tests run it fast)
+    media: MediaOptions = field(default_factory=MediaOptions)  # mappings with a media: section

@@ -76,7 +76,7 @@ class RunOwner:
         return admitted.events
 
     # -- from the workers ------------------------------------------------------------------
-    def outcome(self, event: Event, outcome: Outcome) -> None:
+    def outcome(self, event: Event, outcome: Outcome, settle: bool = True) -> None:
         e, o = event, outcome
         rec = Record(e.k1, e.k2, o.status, e.source, e.fingerprint, e.row, e.state, e.payload, o.http_status, o.error,
                      o.attempts, o.transient, kind_of(e.path))  # fmt: skip
@@ -84,7 +84,8 @@ class RunOwner:
         self.summary.counts[outcome.status] += 1
         if outcome.status != "sent" or self.results_all:
             self._result(event, outcome.status, outcome.http_status, outcome.error, outcome.attempts)
-        self.tracker.settled(event.source)
+        if settle:
+            self.tracker.settled(event.source)
 
     def unsent(self, event: Event, reason: str, status: str = "not_sent") -> None:
         """An event without an answer: ``not_sent``, or ``possibly_sent`` when its request went out."""

@@ -20,6 +20,7 @@ from importer.errors import EmptyInput
 from importer.mapping.arrays import bools
 from importer.mapping.encode import encode_payloads
 from importer.mapping.keyset import KeySet
+from importer.mapping.media import MediaResolver
 from importer.mapping.plan import MappedBatch, Plan, PreparedBatch
 from importer.mapping.report import Report
 from importer.mapping.spec import Mapping
@@ -55,6 +56,7 @@ class Pipeline:
         self.plan = Plan(mapping)
         self.progress = progress or NullProgress()
         self._dedupe = KeySet(filter_bits=25) if mapping.dedupe else None
+        self.media: MediaResolver | None = None  # set once the media are known (importer.run.media)
         self.empty_files: list[str] = []  # inputs with a header and no rows
 
     def preflight(self) -> None:
@@ -89,6 +91,8 @@ class Pipeline:
 
     def prepare(self, mapped: MappedBatch) -> PreparedBatch:
         events = validate_events(mapped.events)
+        if self.media is not None:
+            events = self.media.apply(events)
         mapped.events = events.slice(0, 0)  # the batch's events live on in ``events`` only
         bad = bools(pc.is_valid(events.column("_error")))
         invalid = pa.concat_tables(

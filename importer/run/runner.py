@@ -12,22 +12,27 @@ the journal's run record and the summary file and the lock is released.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from importer.errors import EXIT_CONFIG, ImporterError, Interrupted, QuotaExhausted, TerminalError, redact
 from importer.hubspot.auth import Credentials
 from importer.hubspot.contacts import NOT_FOUND, ContactCache, collect_emails, hubspot_lookups, install_cached, resolve
-from importer.hubspot.events import Event
+from importer.hubspot.events import Event, external_id_of
 from importer.hubspot.pacing import DailyQuota, RateLimiter, format_duration
 from importer.hubspot.sender import Sender
+from importer.mapping.media import MediaResolver
 from importer.run.admission import Admission, Admitted, leftover_events
 from importer.run.backfill import load_quota, save_quota, save_unread
 from importer.run.estimate import estimate_rows
 from importer.run.finish import outstanding, record_run, settle, write_summary_file
+from importer.run.media import prepare_media
 from importer.run.options import RunOptions
 from importer.run.owner import RunOwner
 from importer.run.pipeline import Pipeline
@@ -41,6 +46,19 @@ from importer.state.results import ResultsWriter
 from importer.state.summary import RunSummary
 
 __all__ = ["RunOptions", "RunSummary", "Runner"]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _set_handlers(handlers: dict[signal.Signals, Any]) -> None:
+    """Set signal handlers, from the main thread only (elsewhere the caller handles signals)."""
+    for sig, handler in handlers.items():
+        if handler is None:  # not set from Python: left as it is
+            continue
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(sig, handler)
 
 
 class InternalError(ImporterError):
@@ -77,6 +95,7 @@ class Runner:
         self._sender: Sender | None = None
         self._owner: RunOwner | None = None
         self._total_rows = 0
+        self._media: MediaResolver | None = None
         self._last_tick = 0.0
 
     # -- public entry points -----------------------------------------------------------------
@@ -95,6 +114,9 @@ class Runner:
     # -- the run -------------------------------------------------------------------------------
     def _execute(self, pipeline: Pipeline | Callable[[], Pipeline] | None, listed: list[Event] | None) -> RunSummary:
         error: ImporterError | None = None
+        # Before the send loop has handlers of its own, SIGTERM stops cleanly too (as Ctrl-C does).
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        _set_handlers({signal.SIGTERM: _interrupt})
         try:
             with StateLock(self.options.state_dir):
                 journal = Journal.open(self.options.state_dir)
@@ -114,6 +136,7 @@ class Runner:
                             log.debug("internal error", exc_info=True)
                             error = InternalError(f"internal error: {type(exc).__name__}: {redact(str(exc))}")
                         finally:
+                            _set_handlers(dict.fromkeys((signal.SIGTERM, signal.SIGINT), signal.SIG_IGN))  # finishing
                             if self.loop is not None and self.loop.stop_error is not None:
                                 error = error or self.loop.stop_error
                             owner.flush()
@@ -125,6 +148,8 @@ class Runner:
         except ImporterError as exc:  # the lock, the journal or the results file: the run never started
             error = exc
             settle(self.summary, exc)
+        finally:
+            _set_handlers(previous)
         write_summary_file(self.results_path, self.summary)
         if error is not None and self.loop is None:
             raise error  # nothing was sent: the caller reports it as an error
@@ -180,6 +205,8 @@ class Runner:
                     await loop.until_stop(self._resolve_contacts(journal, pipeline, sender))
                 except TerminalError as exc:
                     loop.stop(exc)
+            if pipeline is not None and pipeline.mapping.media is not None:
+                await self._media_first(journal, pipeline, sender)
             if pipeline is not None:
                 self._total_rows = await in_thread(estimate_rows, pipeline.sources)
                 source: Iterator[Admitted] = admission.stream(pipeline)
@@ -206,6 +233,18 @@ class Runner:
             self.summary.contact_lookups = {"emails": len(emails), "asked": len(missing), "calls": calls}
         install_cached(pipeline, journal.db, NOT_FOUND)
 
+    async def _media_first(self, journal: Journal, pipeline: Pipeline, sender: Sender) -> None:
+        """Media objects before events (importer.run.media): each event then carries its media's id."""
+        assert self.loop is not None
+        try:
+            done, report = await self.loop.until_stop(prepare_media(pipeline, sender, journal.db, self.options.media))
+        except TerminalError as exc:
+            self.loop.stop(exc)
+            return
+        if done:
+            self.summary.media = report.to_dict()
+            self._media = pipeline.media
+
     async def _chain(self, *sources: AsyncIterator[Admitted]) -> AsyncIterator[Admitted]:
         for source in sources:
             async for item in source:
@@ -222,6 +261,9 @@ class Runner:
             before_run=journal.run_id,
         )
         events = leftover_events(rows)
+        if self._media is not None:  # still no media object: held again, sent by a later run
+            for event in events:
+                event.hold = self._media.hold_reason(external_id_of(event.payload))
         if events:
             log.info("re-driving %d events left by earlier runs", len(events))
             self.summary.leftovers = len(events)

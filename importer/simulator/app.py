@@ -24,9 +24,11 @@ from urllib.parse import parse_qs
 
 from importer.clock import SYSTEM, Clock
 from importer.simulator import faults as f
+from importer.simulator import media as m
 from importer.simulator.auth import Auth, correlation_id, error_body
 from importer.simulator.config import (
     CONTACTS_READ,
+    MEDIA_BRIDGE_READ,
     MEDIA_BRIDGE_WRITE,
     SimulatorConfig,
     apply_changes,
@@ -87,6 +89,7 @@ class SimulatorApp:
         self.faults = f.FaultInjector(config, clock.monotonic)
         self.auth = Auth(config, clock.monotonic)
         self.store = EventStore(config.record_path)
+        self.media = m.MediaStore(config.app_id)
         self.stats = Stats()
         self.access_log = access_log
 
@@ -108,9 +111,16 @@ class SimulatorApp:
 
     async def _serve(self, request: Request, path: str) -> Response | None:
         route = API_ROUTES.get(path)
+        media = m.route(request.method, path) if route is None else None
+        if media is not None:  # media objects (importer.simulator.media): GET, POST and PATCH
+            read = request.method == "GET"
+            route = (media.name, MEDIA_BRIDGE_READ if read else MEDIA_BRIDGE_WRITE) if media.name else None
+            if route is None:
+                message = f"{request.method} is not allowed on {path}"
+                return self._answer(405, error_body(message, "METHOD_NOT_ALLOWED"))
         if route is None:
             return self._answer(404, error_body(f"No such endpoint: {path}", "OBJECT_NOT_FOUND"))
-        if request.method != "POST":
+        if request.method != "POST" and media is None:
             return self._answer(405, error_body(f"{request.method} is not allowed on {path}", "METHOD_NOT_ALLOWED"))
         delay = self.faults.latency_s()
         if delay:
@@ -142,6 +152,8 @@ class SimulatorApp:
             if request.client_gone():
                 self.stats.abandoned += 1
                 return None
+        if media is not None:
+            return self._media(media, request)
         return self._process(name, request)
 
     # ---- answers -----------------------------------------------------------------------------
@@ -214,8 +226,32 @@ class SimulatorApp:
         if errors:
             return self._answer(400, _validation_failed(errors))
         echo = echo_event(name, data, self.config.portal_id, self.config.app_id)
+        if self.config.media_objects == "strict":
+            found = self.media.find(data)
+            if isinstance(found, str):
+                field_name = "mediaBridgeId" if data.get("mediaBridgeId") is not None else "externalId"
+                return self._answer(400, _validation_failed([FieldError(found, "MEDIA_NOT_FOUND", field_name)]))
+            type_id = self.media.type_id(found.media_type)
+            echo.update(mediaBridgeId=found.id, mediaBridgeObjectTypeId=type_id,
+                        mediaBridgeObjectCoordinates=f"{self.config.portal_id}:{type_id}:{found.id}")  # fmt: skip
         self.store.add(name, data, echo, event_key(name, data))
         return self._answer(200, echo)
+
+    def _media(self, route: m.Route, request: Request) -> Response:
+        data: Any = None
+        if request.method != "GET":
+            if "application/json" not in request.headers.get("content-type", "").lower():
+                return self._answer(
+                    415, error_body("Content type not supported; send application/json", "VALIDATION_ERROR")
+                )
+            try:
+                data = json.loads(request.body)
+            except ValueError as exc:
+                return self._answer(
+                    400, _validation_failed([FieldError(f"Invalid input JSON: {exc}", "INVALID_JSON", "")])
+                )
+        status, body = self.media.handle(route, request.query, data)
+        return self._answer(status, body)
 
     def _batch_read(self, data: object) -> Response:
         errors, ids, id_property = batch_read_problems(data)
@@ -279,6 +315,10 @@ class SimulatorApp:
             if key == ("GET", "/__sim/events"):
                 events, next_since = self.store.query(request.query)
                 return json_response(200, {"events": events, "next": next_since, "total": len(self.store)})
+            if key == ("GET", "/__sim/media"):
+                return json_response(200, self.media.to_json(request.query))
+            if key == ("POST", "/__sim/media"):
+                return json_response(200, self._seed_media(json.loads(request.body or b"{}")))
             if key == ("GET", "/__sim/stats"):
                 return json_response(200, self.stats_json())
             if key == ("POST", "/__sim/reset"):
@@ -296,12 +336,30 @@ class SimulatorApp:
             return json_response(400, {"status": "error", "message": str(exc)})
         return json_response(404, {"status": "error", "message": f"no inspection endpoint {request.method} {path}"})
 
+    def _seed_media(self, body: Any) -> dict[str, object]:
+        """``{"objects": [...]}`` adds objects that already exist; ``{"refuse": {externalId: message}}``
+        makes creates of those externalIds fail (a 207 partial in a batch)."""
+        if not isinstance(body, dict) or not set(body) <= {"objects", "refuse"}:
+            raise ValueError('expected {"objects": [{"mediaType": ..., ...}], "refuse": {"externalId": "message"}}')
+        added = self.media.seed(list(body.get("objects") or []))
+        refuse = body.get("refuse") or {}
+        if not isinstance(refuse, dict):
+            raise ValueError("refuse must map externalIds to messages")
+        for ext, message in refuse.items():  # null: creates of that externalId succeed again
+            if message is None:
+                self.media.refused.pop(str(ext), None)
+            else:
+                self.media.refused[str(ext)] = str(message)
+        return {"added": added, "total": len(self.media.objects)}
+
     def stats_json(self) -> dict[str, object]:
         return self.stats.to_json(self.store, self.limiter.daily_used, self.limiter.window_used)
 
     def reset(self) -> None:
-        """Clear events, stats, the burst window and the daily quota; restart the fault sequence."""
+        """Clear events, stats, the burst window and the daily quota; restart the fault sequence.
+        Media objects stay (account data, like the contacts); ``media.reset()`` empties them."""
         self.store.reset()
+        self.media.requests.clear()  # the account's media objects stay, like its contacts
         self.stats.reset()
         self.limiter.reset()
         self.faults.reset()

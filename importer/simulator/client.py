@@ -52,6 +52,21 @@ class SimulatorClient:
         stats: dict[str, Any] = self._json(self._http.get("/__sim/stats"))
         return stats
 
+    def media(self, **filters: str) -> dict[str, Any]:
+        """Media objects: ``{"total", "duplicate_external_ids", "requests" {route: n}, "objects" [...]}``;
+        filter with ``externalId=``."""
+        media: dict[str, Any] = self._json(self._http.get("/__sim/media", params=filters))
+        return media
+
+    def seed_media(
+        self, objects: list[dict[str, Any]] | None = None, refuse: dict[str, str | None] | None = None
+    ) -> dict[str, Any]:
+        """Add objects that already exist (``{"mediaType", "id"?, "externalId"?, "title"?, ...}``) and/or
+        make creates of some externalIds fail with a message (None: they succeed again)."""
+        body = {"objects": objects or [], "refuse": refuse or {}}
+        answer: dict[str, Any] = self._json(self._http.post("/__sim/media", json=body))
+        return answer
+
     def reset(self) -> None:
         """Clear events, stats, the burst window and the daily quota (settings are kept)."""
         self._json(self._http.post("/__sim/reset"))

@@ -162,6 +162,16 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="share of the burst window another integration of the account keeps busy, e.g. 0.3 (default: %(default)s)",
     )
 
+    media = parser.add_argument_group("media objects")
+    media.add_argument(
+        "--media-objects",
+        choices=("strict", "lenient"),
+        default=d.media_objects,
+        help="strict (default): an event whose mediaBridgeId or externalId names no media object is refused "
+        "with a 400; lenient: any media id is accepted. Objects are created through the CRM objects API or the "
+        "dated Media Bridge objects API, and listed at GET /__sim/media",
+    )
+
     data = parser.add_argument_group("contacts (for POST /crm/v3/objects/contacts/batch/read)")
     data.add_argument("--contact", action="append", metavar="EMAIL=ID", help="a known contact; repeatable")
     data.add_argument(

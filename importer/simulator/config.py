@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, get_args, get_type_hints
 
 MEDIA_BRIDGE_WRITE = "media_bridge.write"
+MEDIA_BRIDGE_READ = "media_bridge.read"  # listing and reading media objects
+MEDIA_OBJECTS = ("strict", "lenient")
 CONTACTS_READ = "crm.objects.contacts.read"
 KNOWN_SCOPES = (MEDIA_BRIDGE_WRITE, CONTACTS_READ)
 
@@ -64,6 +66,8 @@ class SimulatorConfig:
     storm_first_s: float | None = None  # the first storm starts this long after the start (default storm_every_s)
     background_load: float = 0.0  # share of the burst window another integration keeps busy (0..1)
     contacts: dict[str, int] = field(default_factory=dict)  # email -> contact id
+    # strict: an event whose mediaBridgeId / externalId names no media object is refused (400)
+    media_objects: str = "strict"
     record_path: str | None = None  # JSON Lines copy of every accepted event
 
     def __post_init__(self) -> None:
@@ -117,6 +121,8 @@ class SimulatorConfig:
                 out.append(f"token {token!r} must be non-empty, without ':' or spaces")
             if scopes is not None and not isinstance(scopes, frozenset):
                 out.append(f"scopes of token {token!r} must be a frozenset or None")
+        if self.media_objects not in MEDIA_OBJECTS:
+            out.append(f"media_objects must be strict or lenient, got {self.media_objects!r}")
         for email, contact_id in self.contacts.items():
             if "@" not in email or email != email.strip().lower():
                 out.append(f"contact email {email!r} must be a lower-case address")

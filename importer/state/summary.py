@@ -30,6 +30,7 @@ class RunSummary:
     outstanding: dict[str, Any] = field(default_factory=dict)  # what earlier runs left, to find it
     held_before: int = 0  # possibly sent by an earlier run (no answer in time), not sent again
     contact_lookups: dict[str, int] = field(default_factory=dict)
+    media: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     finished: float | None = None
     stopped: str | None = None
@@ -57,6 +58,7 @@ class RunSummary:
             "refused_before": self.refused_before,
             "possibly_sent_before": self.held_before,
             "contact_lookups": self.contact_lookups,
+            "media": self.media,
             "outstanding": self.outstanding,
             "duration_s": round(self.duration_s, 3),
             "events_per_s": round(sent / self.duration_s, 2) if self.duration_s > 0 else 0.0,
@@ -74,6 +76,12 @@ class RunSummary:
             f"{self.to_dict()['events_per_s']:,} events/s over {format_duration(self.duration_s)}; "
             f"{self.stats.get('retries', 0):,} retries, {self.stats.get('rate_limited', 0):,} answers 429",
         ]
+        if self.media:
+            m = self.media
+            lines.append(
+                f"Media objects: {m['distinct']:,} distinct, {m['known']:,} known before, {m['found']:,} found in "
+                f"HubSpot, {m['created']:,} created, {m['failed']:,} failed, {m['invalid']:,} invalid"
+            )
         if c["possibly_sent"]:
             lines.append(
                 f"{c['possibly_sent']:,} events possibly sent: their requests got no answer in time, so each may "

@@ -33,7 +33,9 @@ def test_transient_failures_are_redriven_next_night_unless_no_retry_failed(night
     write(b, night.inputs / "2026-11-01-b.csv")
     want = expected(a, b)
 
-    # Night 1: HubSpot answers 5xx to everything; one attempt each.
+    # Night 1: HubSpot answers 5xx to every event (the media objects were created before); one attempt each.
+    night.media_sync()
+    night.sim.client.reset()
     night.sim.client.configure(error_rate=1.0, seed=1)
     r = night.run("--max-attempts", "1")
     assert r.code == 1

@@ -23,6 +23,8 @@ def test_status_shows_runs_totals_pending_and_quota(night: Nights, cli: Cli) -> 
     a = canonical(15, seed=91, prefix="a")
     write(a, night.inputs / "2026-11-01-a.csv")
     n = len(expected(a))
+    night.media_sync()  # the media objects exist: the quota below counts events only
+    night.sim.client.reset()
     night.sim.client.configure(daily=10_000, error_rate=1.0, seed=3)
     assert night.run("--max-attempts", "1").code == 1
 

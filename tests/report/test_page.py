@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from nightly.helpers import RejectingProxy
 from send.helpers import MAPPING, Input
-from support import summary_of
+from support import seed_sample_media, summary_of
 
 from importer.cli.main import main
 from importer.dashboard.data import gather
@@ -53,6 +53,7 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> Backfill:
     second = Input(tmp / "plays-2025-02.csv", 300, seed=12, prefix="b")
     refuse = {k for k in first.valid if k[0].endswith("7")}
     sim = Simulator(SimulatorConfig(burst=400, window_ms=1000, daily=DAILY, error_rate=0.04, seed=5)).start()
+    seed_sample_media(sim)  # the samples' media exist in the account: the runs list them and create none
     proxy = RejectingProxy(sim, refuse)
     state, page = tmp / "state", tmp / "report.html"
     summaries = []

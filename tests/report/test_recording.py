@@ -18,6 +18,7 @@ from support import Cli
 from importer.hubspot.auth import Credentials
 from importer.hubspot.sender import RetryPolicy
 from importer.mapping.spec import load_mapping
+from importer.run.options import MediaOptions
 from importer.run.pipeline import Pipeline
 from importer.run.runner import Runner, RunOptions
 from importer.simulator import Simulator
@@ -151,8 +152,14 @@ def test_a_run_records_requests_retries_and_429s_per_window(tmp_path: Path) -> N
 
     steps = [error(429, headers={"Retry-After": "0"}), error(503), error(429, headers={"Retry-After": "0"})]
     script = Script(*steps, then=answer)
-    options = RunOptions(base_url="https://api.hubapi.com", state_dir=str(tmp_path / "state"), rate=None,
-                         retry=FAST, transport=script.transport)  # fmt: skip
+    options = RunOptions(
+        base_url="https://api.hubapi.com",
+        state_dir=str(tmp_path / "state"),
+        rate=None,
+        retry=FAST,
+        transport=script.transport,
+        media=MediaOptions(sync=False),
+    )  # fmt: skip  (the script answers events only)
     summary = Runner(options, Credentials("pat-na1-report-test"), tmp_path / "results.csv").run(
         Pipeline(load_mapping(str(MAPPING)), [str(data.path)])
     )
@@ -191,8 +198,11 @@ def _assert_totals_match_the_events(db: sqlite3.Connection) -> None:
 
 def test_running_totals_follow_every_change_of_an_event(tmp_path: Path, cli: Cli, make_simulator: MakeSim) -> None:
     data = Input(tmp_path / "plays.csv", 200, invalid_every=9)
-    sim = make_simulator(burst=0, daily=150, error_rate=0.05, seed=9)
+    sim = make_simulator(burst=0, error_rate=0.05, seed=9)
     cli.env(HUBSPOT_ACCESS_TOKEN=sim.token)
+    cli.media_sync(sim.url, data.path)  # the media objects exist: the day's quota goes to the events
+    sim.client.reset()
+    sim.client.configure(daily=150)
     stopped = cli.run(sim.url, data.path)
     assert stopped.code == 3 and stopped.counts["not_sent"] > 0
     db = _db(cli.state)

@@ -16,7 +16,7 @@ from support import GENERIC_MAPPING, generator
 from importer.hubspot.auth import Credentials
 from importer.hubspot.sender import RetryPolicy
 from importer.mapping.spec import load_mapping
-from importer.run.options import RunOptions
+from importer.run.options import MediaOptions, RunOptions
 from importer.run.pipeline import Pipeline
 from importer.run.runner import Runner
 from importer.state.journal import Journal
@@ -51,9 +51,15 @@ def test_invalid_rows_and_failures_in_volume_make_a_whole_results_file(
 
     monkeypatch.setattr(ResultsWriter, "write", watched_write)
     monkeypatch.setattr(Journal, "record", watched_record)
-    options = RunOptions(base_url="https://api.hubapi.com", state_dir=str(tmp_path / "state"), rate=None,
-                         concurrency=16, retry=RetryPolicy(max_attempts=1),
-                         transport=httpx.MockTransport(answer))  # fmt: skip
+    options = RunOptions(
+        base_url="https://api.hubapi.com",
+        state_dir=str(tmp_path / "state"),
+        rate=None,
+        concurrency=16,
+        retry=RetryPolicy(max_attempts=1),
+        transport=httpx.MockTransport(answer),
+        media=MediaOptions(sync=False),
+    )  # fmt: skip  (the mock answers events only)
     results = tmp_path / "results.csv"
     summary = Runner(options, Credentials("pat-na1-owner-test"), results).run(
         Pipeline(load_mapping(str(mapping)), [str(tmp_path / "plays.csv")])

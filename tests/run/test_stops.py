@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ENV_NAMES, GENERIC_MAPPING, REPO, generator
+from support import ENV_NAMES, GENERIC_MAPPING, REPO, generator, seed_sample_media
 
 from importer.simulator import Simulator
 
@@ -104,6 +104,16 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -
         time.sleep(0.02)
 
 
+def _events_only(tmp_path: Path, sim: Simulator) -> Path:
+    """The generic mapping without its media: section, the samples' media already in the account: these
+    tests stop runs in the middle of sending events, which a media sync first would come before."""
+    seed_sample_media(sim)
+    text = GENERIC_MAPPING.read_text(encoding="utf-8")
+    mapping = tmp_path / "events-only.yaml"
+    mapping.write_text(text[: text.index("\n# Media objects")] + "\n", encoding="utf-8")
+    return mapping
+
+
 @pytest.mark.parametrize("batch_rows", [None, 100])
 def test_a_truncated_gz_after_a_good_file_stops_with_3_naming_it(
     tmp_path: Path, make_simulator: Callable[..., Simulator], batch_rows: int | None
@@ -112,10 +122,10 @@ def test_a_truncated_gz_after_a_good_file_stops_with_3_naming_it(
     folder = tmp_path / "in"
     _csv(folder / "a-good.csv", 400, seed=1, prefix="a")
     _truncated_gz(folder / "b-broken.csv.gz", 4000)
-    mapping_extra: list[str] = []
+    mapping_extra = ["-m", str(_events_only(tmp_path, sim))]
     if batch_rows:
         mapping = tmp_path / "mapping.yaml"
-        text = GENERIC_MAPPING.read_text(encoding="utf-8")
+        text = Path(mapping_extra[1]).read_text(encoding="utf-8")
         assert "\ninput:" not in text
         mapping.write_text(f"{text}\ninput:\n  batch_rows: {batch_rows}\n", encoding="utf-8")
         mapping_extra = ["-m", str(mapping)]
@@ -195,7 +205,10 @@ def test_a_second_ctrl_c_stops_at_once_and_counts_in_flight_as_possibly_sent(
 ) -> None:
     sim = make_simulator(burst=0, latency_ms=20_000)  # every answer far slower than the test waits
     _csv(tmp_path / "plays.csv", 200, seed=5, prefix="c")
-    child = Child(tmp_path, sim, [tmp_path / "plays.csv"], "none", "--concurrency", "4", quiet=False)
+    mapping = _events_only(tmp_path, sim)
+    child = Child(
+        tmp_path, sim, [tmp_path / "plays.csv"], "none", "--concurrency", "4", "-m", str(mapping), quiet=False
+    )
     _wait_for(lambda: sim.client.stats()["requests_total"] >= 4, "four requests in flight")
     child.proc.send_signal(signal.SIGINT)
     _wait_for(lambda: "stopping: waiting for 4 requests in flight" in child.stderr, "the first stop's message")
@@ -207,4 +220,36 @@ def test_a_second_ctrl_c_stops_at_once_and_counts_in_flight_as_possibly_sent(
     s = child.summary
     assert s["counts"]["possibly_sent"] == 4
     assert s["counts"]["sent"] == 0
+    assert child.lock_is_free()
+
+
+def test_workers_that_ignore_cancellation_do_not_hold_the_stop(
+    tmp_path: Path, make_simulator: Callable[..., Simulator]
+) -> None:
+    sim = make_simulator(burst=0)
+    _csv(tmp_path / "plays.csv", 50, seed=7, prefix="w")
+    child = Child(tmp_path, sim, [tmp_path / "plays.csv"], "deaf-worker:3600", "--concurrency", "4", quiet=False)
+    _wait_for(lambda: child.stderr.count("a deaf send started") >= 4, "four sends in flight")
+    child.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.6)
+    child.proc.send_signal(signal.SIGTERM)  # stop now: the workers are cancelled, and ignore it
+    code = child.wait(timeout=20)
+    assert code == 3, child.stderr
+    s = child.summary
+    assert s["counts"]["possibly_sent"] == 4  # given up on, not waited for
+    assert "Task was destroyed" not in child.stderr
+    assert child.lock_is_free()
+
+
+def test_sigterm_before_sending_starts_stops_cleanly_with_3(
+    tmp_path: Path, make_simulator: Callable[..., Simulator]
+) -> None:
+    sim = make_simulator(burst=0)
+    _csv(tmp_path / "plays.csv", 20, seed=8, prefix="s")
+    child = Child(tmp_path, sim, [tmp_path / "plays.csv"], "slow-start")
+    _wait_for(lambda: "reading the headers" in child.stderr, "the run to read the headers")
+    child.proc.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=20) == 3, child.stderr
+    assert child.summary["exit_code"] == 3
+    assert child.summary["counts"]["sent"] == 0
     assert child.lock_is_free()

@@ -11,7 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support import Key, Ran, accepted, assert_exactly_once, generator, key_of, results_rows, summary_of
+from support import (
+    Key,
+    Ran,
+    accepted,
+    assert_exactly_once,
+    generator,
+    key_of,
+    results_rows,
+    seed_sample_media,
+    summary_of,
+)
 
 from importer.clock import Clock
 from importer.simulator import Simulator
@@ -140,12 +150,16 @@ def run_on_clock(state: Path, sim: Simulator, data_path: Path, clock: Clock, **o
     """``Runner.run`` in this process on ``clock`` (the simulator's), with ``RunOptions`` fields set."""
     from importer.hubspot.auth import Credentials
     from importer.mapping.spec import load_mapping
-    from importer.run.options import RunOptions
+    from importer.run.options import MediaOptions, RunOptions
     from importer.run.pipeline import Pipeline
     from importer.run.runner import Runner
 
     credentials = options.pop("credentials", None) or Credentials(sim.token)
     assert isinstance(credentials, Credentials)
+    # These runs are about pacing: the media objects exist in the account, and no media sync runs.
+    if not options.pop("media_sync", False):
+        seed_sample_media(sim)
+        options["media"] = MediaOptions(sync=False)
     opts = RunOptions(base_url=sim.url, state_dir=str(state), clock=clock)
     for name, value in options.items():
         assert hasattr(opts, name), name

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import Cli, summary_of
+from support import Cli, seed_sample_media, summary_of
 
 from importer.clock import ScaledClock
 from importer.hubspot.auth import Credentials, OAuthApp
@@ -88,7 +88,7 @@ def test_connection_refused_stops_within_30_s_and_the_rerun_sends_everything(
     port = _closed_port()
     cli.env(HUBSPOT_ACCESS_TOKEN="demo-token")
     started = time.monotonic()
-    ran = cli.run(f"http://127.0.0.1:{port}", data.path)
+    ran = cli.run(f"http://127.0.0.1:{port}", data.path, extra=("--no-media-sync",))  # the events meet the stop
     took = time.monotonic() - started
     assert ran.code == 3
     assert took < 30
@@ -190,14 +190,15 @@ def test_timed_out_requests_are_held_as_possibly_sent(tmp_path: Path, cli: Cli, 
     data = Input(tmp_path / "plays.csv", 60, seed=19)
     sim = make_simulator(burst=0, slow_rate=0.1, slow_ms=1500, seed=8)  # type: ignore[operator]
     cli.env(HUBSPOT_ACCESS_TOKEN=sim.token)
-    ran = cli.run(sim.url, data.path, extra=("--timeout", "0.3"))
+    seed_sample_media(sim)  # the media exist: only events meet the slow answers
+    ran = cli.run(sim.url, data.path, extra=("--timeout", "0.3", "--no-media-sync"))
     slow = sim.client.stats()["faults"]["slow"]
     assert slow > 0
     assert ran.counts["possibly_sent"] == slow
     assert "possibly sent" in ran.out
     assert journal_statuses(cli.state)["possibly_sent"] == slow
     before = sim.client.stats()["requests_total"]
-    held = cli.run(sim.url, data.path)  # held: not sent again
+    held = cli.run(sim.url, data.path, extra=("--no-media-sync",))  # held: not sent again
     assert held.counts["sent"] == 0 and sim.client.stats()["requests_total"] == before
     sim.client.configure(slow_rate=0.0)
     again = cli.run(sim.url, data.path, extra=("--on-timeout", "retry"))
@@ -253,7 +254,8 @@ def test_retry_resends_possibly_sent_events_only_with_on_timeout_retry(
     data = Input(tmp_path / "plays.csv", 60, seed=22)
     sim = make_simulator(burst=0, slow_rate=0.1, slow_ms=1500, seed=9)  # type: ignore[operator]
     cli.env(HUBSPOT_ACCESS_TOKEN=sim.token)
-    first = cli.run(sim.url, data.path, extra=("--timeout", "0.3"))
+    seed_sample_media(sim)  # the media exist: only events meet the slow answers
+    first = cli.run(sim.url, data.path, extra=("--timeout", "0.3", "--no-media-sync"))
     slow = sim.client.stats()["faults"]["slow"]
     assert slow > 0 and first.counts["possibly_sent"] == slow
     sim.client.configure(slow_rate=0.0)

@@ -37,8 +37,11 @@ def test_retry_resends_exactly_the_failed_events_once(
     tmp_path: Path, cli: Cli, make_simulator: Callable[..., Simulator]
 ) -> None:
     data = Input(tmp_path / "plays.csv", 120, seed=21)
-    sim = make_simulator(burst=0, error_rate=0.3, seed=9)
+    sim = make_simulator(burst=0)
     cli.env(HUBSPOT_ACCESS_TOKEN=sim.token)
+    cli.media_sync(sim.url, data.path)
+    sim.client.reset()
+    sim.client.configure(error_rate=0.3, seed=9)
     first = cli.run(sim.url, data.path, extra=("--max-attempts", "1"))
     assert first.code == 1
     failed = [r for r in first.rows if r["status"] == "failed"]
@@ -79,8 +82,11 @@ def test_retry_of_events_failed_after_all_attempts_with_faults_off(
     tmp_path: Path, cli: Cli, make_simulator: Callable[..., Simulator]
 ) -> None:
     data = Input(tmp_path / "plays.csv", 15, seed=22)
-    sim = make_simulator(burst=0, error_rate=1.0)
+    sim = make_simulator(burst=0)
     cli.env(HUBSPOT_ACCESS_TOKEN=sim.token)
+    cli.media_sync(sim.url, data.path)
+    sim.client.reset()
+    sim.client.configure(error_rate=1.0)
     first = cli.run(sim.url, data.path, extra=("--max-attempts", "2"))
     assert first.code == 1
     assert first.counts["failed"] == len(data.valid)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support import Cli
+from support import Cli, media_requests
 
 from importer.clock import ScaledClock
 from importer.hubspot.pacing import Rate
@@ -56,7 +56,7 @@ def test_every_valid_event_is_accepted_exactly_once(tmp_path: Path, cli: Cli, ma
         "possibly_sent": 0,
     }
     stats = sim.client.stats()
-    assert stats["requests_total"] == len(data.valid)
+    assert stats["requests_total"] - media_requests(sim) == len(data.valid)
     assert stats["duplicates"] == 0
     assert {key_of(json.loads(r["payload"])) for r in ran.rows} == data.invalid
     assert {r["status"] for r in ran.rows} == {"invalid"}
@@ -134,7 +134,7 @@ def test_rerun_sends_nothing_also_after_moving_the_file_and_force_resends(
     assert first.code == 0
     n = len(data.valid)
     requests = sim.client.stats()["requests_total"]
-    assert requests == n
+    assert requests - media_requests(sim) == n
 
     # The same command: the manifest knows the file, nothing is read or sent.
     again = cli.run(sim.url, data.path)
@@ -187,7 +187,7 @@ def test_wrong_token_stops_with_exit_3_and_marks_nothing_failed(
     sim = make_simulator(burst=0)
     wrong = "pat-na1-00000000-wrong-token-0000"
     cli.env(HUBSPOT_ACCESS_TOKEN=wrong)
-    ran = cli.run(sim.url, data.path)
+    ran = cli.run(sim.url, data.path, extra=("--no-media-sync",))  # the events' own path to the stop
     assert ran.code == 3
     counts = ran.counts
     assert (counts["sent"], counts["failed"], counts["invalid"]) == (0, 0, 0)
@@ -205,7 +205,8 @@ def test_rerun_after_a_stop_sends_every_event_exactly_once(tmp_path: Path, cli: 
     data = Input(tmp_path / "plays.csv", 200, seed=7)
     sim = make_simulator(burst=0)
     cli.env(HUBSPOT_ACCESS_TOKEN="pat-na1-00000000-wrong-token-0000")
-    stopped = cli.run(sim.url, data.path, check=False)
+    # Stopped on the events (not on the media sync, which stops before any row is read).
+    stopped = cli.run(sim.url, data.path, extra=("--no-media-sync",), check=False)
     assert stopped.counts["not_sent"] > 0
     cli.env(HUBSPOT_ACCESS_TOKEN=sim.token)
     rerun = cli.run(sim.url, data.path)
@@ -218,7 +219,7 @@ def test_missing_scope_stops_with_exit_3_naming_the_scope(tmp_path: Path, cli: C
     data = Input(tmp_path / "plays.csv", 50, seed=8)
     sim = make_simulator(burst=0, tokens={"pat-na1-contacts-only": frozenset({"crm.objects.contacts.read"})})
     cli.env(HUBSPOT_ACCESS_TOKEN="pat-na1-contacts-only")
-    ran = cli.run(sim.url, data.path)
+    ran = cli.run(sim.url, data.path, extra=("--no-media-sync",))  # the events' own path to the stop
     assert ran.code == 3
     assert "media_bridge.write" in ran.out
     assert ran.counts["failed"] == 0 and ran.counts["sent"] == 0 and ran.counts["not_sent"] > 0
@@ -230,7 +231,7 @@ def test_wrong_base_url_path_stops_with_exit_3(tmp_path: Path, cli: Cli, make_si
     data = Input(tmp_path / "plays.csv", 50, seed=9)
     sim = make_simulator(burst=0)
     cli.env(HUBSPOT_ACCESS_TOKEN=sim.token)
-    ran = cli.run(sim.url + "/nope", data.path)
+    ran = cli.run(sim.url + "/nope", data.path, extra=("--no-media-sync",))  # the events' own path to the stop
     assert ran.code == 3
     assert "base URL looks wrong" in ran.out
     assert ran.counts["failed"] == 0 and ran.counts["not_sent"] > 0
@@ -352,8 +353,11 @@ def test_oauth_with_a_wrong_client_secret_stops_with_exit_3(tmp_path: Path, cli:
 
 def test_results_file_and_summary(tmp_path: Path, cli: Cli, make_simulator: MakeSim) -> None:
     data = Input(tmp_path / "plays.csv", 150, seed=13, invalid_every=17)
-    sim = make_simulator(burst=0, error_rate=0.2, seed=3)
+    sim = make_simulator(burst=0)
     cli.env(HUBSPOT_ACCESS_TOKEN=sim.token)
+    cli.media_sync(sim.url, data.path)
+    sim.client.reset()
+    sim.client.configure(error_rate=0.2, seed=3)
     ran = cli.run(sim.url, data.path, extra=("--results-all", "--max-attempts", "1"))
     assert ran.code == 1
 
@@ -411,7 +415,7 @@ def test_summary_reports_the_daily_quota_left(tmp_path: Path, cli: Cli, make_sim
     cli.env(HUBSPOT_ACCESS_TOKEN=sim.token)
     ran = cli.run(sim.url, data.path)
     assert ran.code == 0
-    n = len(data.valid)
+    n = len(data.valid) + media_requests(sim)  # the media objects' requests count against the quota too
     quota = ran.summary["quota"]
     assert {k: quota[k] for k in ("daily", "remaining", "reserve", "timezone")} == {
         "daily": 1000,

@@ -11,7 +11,7 @@ import httpx
 from importer.hubspot.auth import Credentials
 from importer.hubspot.sender import RetryPolicy
 from importer.mapping.spec import load_mapping
-from importer.run.options import RunOptions
+from importer.run.options import MediaOptions, RunOptions
 from importer.run.pipeline import Pipeline
 from importer.run.runner import Runner
 
@@ -27,6 +27,7 @@ def _run(tmp_path: Path, data: Input, script: Script, name: str = "results.csv")
         rate=None,
         retry=FAST,
         transport=script.transport,
+        media=MediaOptions(sync=False),  # the script answers events only; media sync has tests of its own
     )
     results = tmp_path / name
     summary = Runner(options, Credentials("pat-na1-runner-test"), results).run(

@@ -22,11 +22,15 @@ from importer.simulator.command import (
     register,
     run_simulate,
 )
+from importer.simulator.media import fixture_objects
 
 from .helpers import PLAYED, auth, event, post
 
 
 def post_event(url: str, token: str) -> httpx.Response:
+    """The helper event, once its media object exists (strict media objects refuse it before)."""
+    if not httpx.get(url + "/__sim/media", params={"externalId": "video-1"}).json()["objects"]:
+        httpx.post(url + "/__sim/media", json={"objects": fixture_objects()}).raise_for_status()
     return httpx.post(url + PLAYED, json=event(), headers=auth(token))
 
 
@@ -145,11 +149,13 @@ def test_a_thread_simulator_stops_and_starts_again_fresh() -> None:
     sim = Simulator()
     with sim:
         first = sim.url
+        sim.client.seed_media(fixture_objects())
         assert post(sim).status_code == 200
     with pytest.raises(RuntimeError, match="not running"):
         _ = sim.url
     with pytest.raises(httpx.ConnectError):
         httpx.get(first + "/__sim/stats")
     with sim:
+        sim.client.seed_media(fixture_objects())
         assert post(sim).status_code == 200
         assert len(sim.client.events()) == 1
