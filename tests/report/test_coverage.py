@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from support import Cli
+from support import Cli, seed_sample_media
 
 from importer.dashboard.data import gather
 from importer.simulator import Simulator
@@ -19,7 +19,8 @@ LOOKUP = REPO / "sample_data" / "mux" / "contacts.csv"
 def test_contacts_not_found_and_distinct_counts_of_a_mux_export(cli: Cli, simulator: Simulator) -> None:
     cli.use_mapping((REPO / "mappings" / "mux-data-views.yaml").read_text(encoding="utf-8"))
     cli.token(simulator.token)
-    ran = cli.run(simulator.url, EXPORT, extra=("--lookup", f"contacts={LOOKUP}"))
+    seed_sample_media(simulator)  # the media objects exist: this is about the events
+    ran = cli.run(simulator.url, EXPORT, extra=("--lookup", f"contacts={LOOKUP}", "--object-type", "VIDEO=2-1234567"))
     assert ran.code == 1
     with open(ran.results, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
