@@ -198,3 +198,29 @@ def test_a_sync_stopped_by_a_wrong_token_exits_3_and_creates_nothing(
     assert ran.code == 3
     assert "401" in ran.out
     assert ours(sim) == [] and sim.client.events() == []
+
+
+@pytest.mark.parametrize("api", ROUTES)
+def test_update_patches_only_the_media_whose_description_changed(
+    api: str, tmp_path: Path, cli: Cli, make_simulator: MakeSim
+) -> None:
+    plays = write_plays(tmp_path / "plays.csv", media=12, rows=24, seed=19)
+    sim = make_simulator(burst=0)
+    _use(cli, sim, api)
+    assert cli.run(sim.url, plays.path).code == 0
+    # The export renamed one media: its first titled row now says something else.
+    text = plays.path.read_text(encoding="utf-8").replace(plays.titles["m-1"], "Renamed m-1")
+    plays.path.write_text(text, encoding="utf-8")
+    sim.client.reset()
+    base = ("-m", cli.mapping, "--state-dir", cli.state, "--base-url", sim.url, "--rate", "none", "-q")
+    code, out, _ = cli("media", "sync", plays.path, *base)
+    assert code == 0 and media_requests(sim) == 0  # without --update: nothing asked
+    code, out, _ = cli("media", "sync", plays.path, "--update", *base)
+    assert code == 0, out
+    assert "updated 1" in out
+    assert media_requests(sim) == 1  # one PATCH
+    by_ext = {o["externalId"]: o for o in ours(sim)}
+    assert by_ext["m-1"]["title"] == "Renamed m-1"
+    assert Counter(o["externalId"] for o in ours(sim)) == Counter(dict.fromkeys(plays.media, 1))
+    code, out, _ = cli("media", "sync", plays.path, "--update", *base)
+    assert "updated 0" in out and media_requests(sim) == 1  # nothing changed since
