@@ -28,6 +28,7 @@ from bench.data import send_input
 from bench.measure import machine_busy_s, median, process_cpu_s, run_worker
 from bench.table import Figure
 from importer.simulator import SimulatorClient, SimulatorConfig, SimulatorProcess
+from importer.simulator.media import sample_external_objects, sample_objects
 
 PART = "B  send: against the simulator on loopback (separate processes)"
 PACE_SLACK = 0.02
@@ -43,6 +44,7 @@ def _send(sim: SimulatorProcess, path: Path, work: Path, **opts: Any) -> dict[st
     client = SimulatorClient(sim.url)
     try:
         client.reset()
+        _seed_media(client)
         state = work / f"state-{time.monotonic_ns()}"
         args = ["send", str(path), "--url", sim.url, "--token", sim.token, "--state-dir", str(state)]
         args += ["--results", str(state) + ".results.csv"]
@@ -54,6 +56,19 @@ def _send(sim: SimulatorProcess, path: Path, work: Path, **opts: Any) -> dict[st
         return result
     finally:
         client.close()
+
+
+def _seed_media(client: SimulatorClient) -> None:
+    """The account already holds the input's media (the generator's media_bridge_id and external_id
+    objects), as after a first `media sync`: part B measures sending events, and the simulator's
+    strict mode would refuse events whose media it does not hold."""
+    known = client.media()["objects"]
+    ids = {o.get("id") for o in known}
+    externals = {o.get("externalId") for o in known}
+    objects = [o for o in sample_objects() if o["id"] not in ids]
+    objects += [o for o in sample_external_objects() if o["externalId"] not in externals]
+    if objects:
+        client.seed_media(objects)
 
 
 def _span(client: SimulatorClient, accepted: int) -> float | None:
