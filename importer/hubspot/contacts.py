@@ -8,9 +8,9 @@ A mapping asks for it with a lookup whose ``source`` is ``hubspot``::
       contactId: {lookup: crm, match: email, get: contactId}
 
 Before sending, ``run`` reads the inputs once for the distinct emails the
-mapping would look up, asks HubSpot for those not in the cache
-(``POST /crm/v3/objects/contacts/batch/read``, 100 emails a call, through the
-same rate limiter as the events), and stores every answer — found or not — so
+mapping would look up (the same read gathers the media: ``importer.run.prepass``),
+asks HubSpot for those not in the cache (``POST /crm/v3/objects/contacts/batch/read``,
+100 emails a call, through the same rate limiter as the events), and stores every answer — found or not — so
 a rerun asks nothing twice. A "not found" answer is asked again once it is
 older than ``run --recheck-contacts`` hours (default 24): the contact may have
 been created since. The cache then serves as an ordinary lookup table. An
@@ -35,7 +35,7 @@ from importer.mapping.lookups import LoadedLookup
 from importer.mapping.plan import Plan
 from importer.mapping.spec import LookupTable, Mapping
 from importer.mapping.values import Frame, evaluate
-from importer.source.readers import SourceFile, iter_batches
+from importer.source.readers import SourceFile
 
 BATCH_READ_PATH = "/crm/v3/objects/contacts/batch/read"
 BATCH_SIZE = 100  # HubSpot's object API batch limit
@@ -101,19 +101,23 @@ def hubspot_lookups(pipeline: Inputs) -> list[str]:
     return [name for name, spec in pipeline.mapping.lookups.items() if spec.source == "hubspot"]
 
 
-def collect_emails(pipeline: Inputs, name: str) -> set[str]:
-    """The distinct, normalised emails the mapping would look up in ``name``, over every input."""
-    matches = [e.items[0] for e in pipeline.plan.lookup_exprs(name)]
-    columns = sorted({c.split(".")[0] for m in matches for c in m.columns()})
-    lookup = pipeline.plan.lookups[name]
-    found: set[str] = set()
-    for source in pipeline.sources:
-        for batch in iter_batches(source, pipeline.mapping.input, columns):
-            frame = Frame(batch.data, batch.num_rows, pipeline.plan.lookups)
-            for match in matches:
-                keys = pc.unique(lookup.normalise(evaluate(match, frame).values)).drop_null()
-                found.update(keys.to_pylist())
-    return found
+class EmailFinder:
+    """The distinct, normalised emails the mapping would look up in one hubspot lookup, batch by batch."""
+
+    def __init__(self, pipeline: Inputs, name: str) -> None:
+        self.name = name
+        self.matches = [e.items[0] for e in pipeline.plan.lookup_exprs(name)]
+        self.lookup = pipeline.plan.lookups[name]
+        self.found: set[str] = set()
+
+    def columns(self) -> set[str]:
+        """The top-level input columns the lookups' match values read."""
+        return {c.split(".")[0] for m in self.matches for c in m.columns()}
+
+    def add(self, frame: Frame) -> None:
+        for match in self.matches:
+            keys = pc.unique(self.lookup.normalise(evaluate(match, frame).values)).drop_null()
+            self.found.update(keys.to_pylist())
 
 
 def install_cached(pipeline: Inputs, db: sqlite3.Connection, miss_reason: str = NOT_RESOLVED) -> None:

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from importer.errors import InputError
 from importer.mapping.arrays import bools
 from importer.mapping.coerce import as_text, to_float
-from importer.mapping.spec import DURATION_UNITS, MEDIA_PROPERTIES, MEDIA_TYPES, Mapping, MediaSpec
+from importer.mapping.spec import DURATION_UNITS, MEDIA_PROPERTIES, MEDIA_TYPES, Expr, Mapping, MediaSpec
 from importer.mapping.values import Frame, condition_mask, evaluate
 
 MAX_MEDIA = 1_000_000
@@ -71,6 +71,33 @@ def describe(mapping: Mapping, frame: Frame, source: str, row_numbers: pa.Array)
     if not keep.all():
         table = table.filter(pa.array(keep))
     return _group(table)
+
+
+def media_exprs(mapping: Mapping) -> list[Expr]:
+    """The rule values ``describe`` evaluates: the skip conditions, externalId, mediaType, properties."""
+    spec = mapping.media
+    assert spec is not None
+    exprs = [e for cond in mapping.skip for e in cond.exprs()]
+    exprs += [mapping.fields[name] for name in ("externalId", "mediaType") if name in mapping.fields]
+    return exprs + list(spec.properties.values())
+
+
+def media_columns(mapping: Mapping) -> set[str]:
+    """The top-level input columns the media's description reads (a read of these alone gathers them)."""
+    return {c.split(".")[0] for e in media_exprs(mapping) for c in e.columns()}
+
+
+def uses_lookup(exprs: Iterable[Expr], names: Iterable[str]) -> bool:
+    """Whether any of ``exprs`` (or a value inside one) looks up in a table named in ``names``."""
+    wanted = set(names)
+
+    def walk(e: Expr) -> bool:
+        if e.kind == "lookup" and e.lookup in wanted:
+            return True
+        inner = list(e.items) + (list(e.when.exprs()) if e.when is not None else [])
+        return any(walk(i) for i in inner)
+
+    return any(walk(e) for e in exprs)
 
 
 def _milliseconds(values: pa.Array, spec: MediaSpec) -> pa.Array:
@@ -145,17 +172,6 @@ class MediaTable:
         for mask, why in reversed(checks):  # the first check's reason wins
             reason = pc.if_else(pc.fill_null(mask, False), pa.scalar(why), reason)
         return reason.combine_chunks() if isinstance(reason, pa.ChunkedArray) else reason
-
-
-def collect(mapping: Mapping, batches: Iterable[tuple[Frame, str, pa.Array]], limit: int = MAX_MEDIA) -> MediaTable:
-    """The media of ``batches`` (frame, source path, row numbers), aggregated."""
-    collector = MediaCollector(limit)
-    for frame, source, rows in batches:
-        collector.add(describe(mapping, frame, source, rows))
-    out = collector.table()
-    assert mapping.media is not None
-    out.api = mapping.media.api
-    return out
 
 
 class MediaResolver:

@@ -120,15 +120,19 @@ def dry_run(
     progress: Progress | None = None,
 ) -> tuple[Report, str]:
     """``run --dry-run``: the check report and the plan (what the journal leaves to send; time and quota days)."""
-    from importer.run.plan import plan_send
+    from importer.run.plan import Planner
 
     pipeline = Pipeline(mapping, inputs, progress)
     pipeline.preflight()
     use_contact_cache(pipeline, options.state_dir)
     media = check_media(pipeline, options.state_dir) if mapping.media is not None else None
-    with ResultsWriter(results) as writer:
-        report = check(pipeline, results=writer)
-    plan = plan_send(options, Pipeline(mapping, inputs))
+    planner = Planner(options, pipeline)  # fed by the check's read: the inputs are read once for both
+    try:
+        with ResultsWriter(results) as writer:
+            report = check(pipeline, results=writer, also=planner.add)
+    finally:
+        planner.close()
+    plan = planner.finish()
     quota = DailyQuota(options.daily_reserve)
     quota.daily = daily_limit or last_daily_limit(options.state_dir)
     lines = [

@@ -1,15 +1,15 @@
 """Media objects before events: gather the inputs' media, sync them, and fill the events' ids.
 
 ``run`` calls ``prepare_media`` before sending (unless ``--no-media-sync``, which keeps the ids
-the state already has); ``media sync`` is ``sync_command``; ``check`` is ``check_media`` (the
-state only, no token). Each reads the inputs once for their media; the events pass comes after.
+the state already has) with the media its first read gathered (``importer.run.prepass``);
+``media sync`` is ``sync_command``; ``check`` is ``check_media`` (the state only, no token). Each
+reads only the columns the media's rules name; the events' read comes after.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,11 +20,10 @@ from importer.hubspot.auth import Credentials
 from importer.hubspot.media import SyncPlan, SyncReport, sync
 from importer.hubspot.pacing import DailyQuota, RateLimiter
 from importer.hubspot.sender import Sender
-from importer.mapping.media import MediaResolver, MediaTable, collect
-from importer.mapping.values import Frame
+from importer.mapping.media import MediaResolver, MediaTable
 from importer.run.options import MediaOptions
 from importer.run.pipeline import Pipeline
-from importer.source.readers import iter_batches
+from importer.run.prepass import read_needs
 from importer.state.journal import Journal
 from importer.state.lock import StateLock
 from importer.state.media import MediaMap
@@ -35,13 +34,9 @@ if TYPE_CHECKING:
 
 def gather(pipeline: Pipeline) -> MediaTable:
     """Every distinct media of the pipeline's inputs, described by the mapping's ``media:`` section."""
-
-    def batches() -> Iterator[tuple[Frame, str, pa.Array]]:
-        for source in pipeline.sources:
-            for batch in iter_batches(source, pipeline.mapping.input, pipeline.plan.columns):
-                yield Frame(batch.data, batch.num_rows, pipeline.plan.lookups), source.path, batch.row_numbers
-
-    return collect(pipeline.mapping, batches())
+    media = read_needs(pipeline, [], True).media
+    assert media is not None
+    return media
 
 
 def object_types(pipeline: Pipeline, options: MediaOptions) -> dict[str, str]:
@@ -63,12 +58,13 @@ def install(pipeline: Pipeline, plan: SyncPlan, id_map: MediaMap, report: SyncRe
 
 
 async def prepare_media(
-    pipeline: Pipeline, sender: Sender, db: sqlite3.Connection, options: MediaOptions
+    pipeline: Pipeline, sender: Sender, db: sqlite3.Connection, options: MediaOptions, media: MediaTable | None = None
 ) -> SyncReport:
-    """``run``'s first step: sync the inputs' media (unless told not to) and fill the events' ids."""
+    """``run``'s first step: sync the inputs' media (``media``, else gathered now) and fill the events' ids."""
     media_spec = pipeline.mapping.media
     assert media_spec is not None
-    media = await asyncio.to_thread(gather, pipeline)
+    if media is None:
+        media = await asyncio.to_thread(gather, pipeline)
     id_map = MediaMap(db)
     plan = SyncPlan.of(media, id_map, media_spec.api)
     report: SyncReport | None = None

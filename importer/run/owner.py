@@ -18,7 +18,7 @@ from importer.errors import TerminalError
 from importer.hubspot.events import Event, kind_of
 from importer.hubspot.sender import Outcome
 from importer.run.admission import Admitted
-from importer.state.activity import forget_invalid, record_invalid
+from importer.state.activity import forget_invalid, invalid_before, record_invalid
 from importer.state.identity import key_text
 from importer.state.journal import Journal, Record
 from importer.state.manifest import FileTracker
@@ -42,6 +42,7 @@ class RunOwner:
         self._pending: list[dict[str, Any]] = []
         self.on_error: Callable[[TerminalError], None] = _raise
         self.results_failed: TerminalError | None = None
+        self.records = 0  # rows of the results file this run wrote
 
     # -- from admission --------------------------------------------------------------------
     def apply(self, admitted: Admitted) -> list[Event]:
@@ -139,12 +140,62 @@ class RunOwner:
             return
         try:
             self.results.write(table)
+            self.records += table.num_rows
         except (OSError, pa.ArrowException) as exc:
             self.results_failed = TerminalError(
                 f"cannot write the results file {self.results.path} ({getattr(exc, 'strerror', None) or exc})",
                 hint="free some space (or choose another --results) and run the same command again",
             )
             self.on_error(self.results_failed)
+
+    def carry_earlier(self) -> dict[str, int]:
+        """For a run with no results of its own: list what earlier runs left in this results file too.
+
+        Events failed, not sent or possibly sent are copied from the journal (with their payloads, so
+        ``retry`` takes this file); invalid rows, which the journal only counts, get one row per file,
+        reason and field that points at the results file listing them. Their ``error`` says which run
+        left them; the run's own counts do not include them.
+        """
+        carried: dict[str, int] = {}
+        files = self.journal.results_files()
+        try:
+            for rows in self.journal.unresolved(self.journal.run_id):
+                cols = list(zip(*rows, strict=True))
+                self.write_results(
+                    results_table(
+                        source_file=pa.array(cols[0], pa.string()),
+                        row_number=pa.array(cols[1], pa.int64()),
+                        state=pa.array(cols[2], pa.string()),
+                        status=pa.array(cols[3], pa.string()),
+                        http_status=pa.array(cols[4], pa.int32()),
+                        error=[_from_run(run, error) for run, error in zip(cols[10], cols[5], strict=True)],
+                        attempts=pa.array(cols[6], pa.int32()),
+                        payload=pa.array(cols[7], pa.string()),
+                        event_key=[key_text(k1, k2) for k1, k2 in zip(cols[8], cols[9], strict=True)],
+                    )
+                )
+                for status in cols[3]:
+                    carried[status] = carried.get(status, 0) + 1
+            invalid = invalid_before(self.journal.db, self.journal.run_id)
+        except sqlite3.Error as exc:
+            self.on_error(TerminalError(f"cannot read the journal {self.journal.path} ({exc})"))
+            return carried
+        if invalid:
+            errors = [
+                f"{count:,} invalid row{'' if count == 1 else 's'}: {reason}"
+                + (f" (found by run #{run}; each row is listed in {files[run]})" if run in files else "")
+                for _, reason, _, count, run in invalid
+            ]
+            self.write_results(
+                results_table(
+                    source_file=[r[0] for r in invalid],
+                    status="invalid",
+                    field=pa.array([r[2] for r in invalid], pa.string()),
+                    error=errors,
+                )
+            )
+            carried["invalid"] = sum(r[3] for r in invalid)
+        return carried
 
     def _journal(self, call: Any, *args: Any) -> None:
         """A journal write; one that fails (a full disk) stops the run through ``on_error``."""
@@ -157,6 +208,11 @@ class RunOwner:
                     hint="free some space in the state directory and run the same command again",
                 )
             )
+
+
+def _from_run(run: int | None, error: str | None) -> str:
+    left = f"left by run #{run}" if run is not None else "left by an earlier run"
+    return f"{left}: {error}" if error else left
 
 
 def _raise(error: TerminalError) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -153,12 +153,15 @@ def check(
     *,
     results: ResultsWriter | None = None,
     preview: int = 0,
+    also: Callable[[PreparedBatch], None] | None = None,
 ) -> Report:
-    """Run every stage but sending; write invalid records; return the report."""
+    """Run every stage but sending; write invalid records; return the report (``also`` sees every batch)."""
     report = Report()
     previews: list[str] = []
     for prepared in pipeline.batches():
         report.add_batch(prepared)
+        if also is not None:
+            also(prepared)
         if results is not None:
             results.write(prepared.invalid)
         if len(previews) < preview and prepared.events.num_rows:

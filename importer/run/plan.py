@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 
+from importer.mapping.plan import PreparedBatch
 from importer.run.options import RunOptions
 from importer.run.pipeline import Pipeline
 from importer.state.identity import event_keys
@@ -31,50 +32,71 @@ class SendPlan:
     before_since: int = 0
 
 
-def plan_send(options: RunOptions, pipeline: Pipeline) -> SendPlan:
-    """Count the events ``Runner.run`` would send for ``pipeline`` with ``options``."""
-    plan = SendPlan()
-    known = (Path(options.state_dir) / "journal.sqlite").exists() and not options.force
-    journal = Journal(options.state_dir) if known else None
-    try:
-        if journal is not None and options.incremental:
-            todo, done = split_done(journal, pipeline.sources)
-            plan.files_skipped = len(done)
-            pipeline.sources = todo
-        # Leftovers whose rows are read again are sent once, as events of their file: counted there.
-        pending: list[tuple[int, int, str, int | None, str | None, str, str | None]] = []
-        if journal is not None and options.retry_leftovers:
-            pending = journal.pending(
-                include_terminal=options.retry_terminal, include_held=options.on_timeout == "retry"
-            )
-        left_k1 = np.array([row[0] for row in pending], dtype=np.int64)
-        reread = 0
-        for prepared in pipeline.batches():
-            events = prepared.events
-            if options.since_ms is not None and events.num_rows:
-                cutoff = options.since_ms - int(options.lookback_s * 1000)
-                recent = pc.fill_null(pc.greater_equal(events.column("occurredTimestamp"), cutoff), False)
-                plan.before_since += events.num_rows - int(pc.sum(recent).as_py() or 0)
-                events = events.filter(recent)
-            if not events.num_rows:
-                continue
-            k1, k2 = event_keys(events, pipeline.mapping.identity)
-            if journal is None:
-                plan.to_send += len(k1)
-                continue
-            sent = journal.sent_mask(k1, k2)
-            refused = journal.refused_mask(k1, k2) & ~sent if not options.retry_terminal else sent & False
-            held = journal.held_mask(k1, k2) & ~sent if options.on_timeout == "hold" else sent & False
-            plan.already_sent += int(sent.sum())
-            plan.refused_before += int(refused.sum())
-            plan.possibly_sent_before += int(held.sum())
-            keep = ~(sent | refused | held)
-            plan.to_send += int(keep.sum())
-            if len(left_k1):
-                reread += int(np.isin(k1[keep], left_k1).sum())
-        plan.leftovers = max(0, len(pending) - reread)
-        plan.to_send += plan.leftovers
-    finally:
-        if journal is not None:
-            journal.close()
-    return plan
+class Planner:
+    """Counts what ``Runner.run`` would send, fed the prepared batches of the check's own read.
+
+    Open it before the read (it takes the journal's view: files unchanged since imported, events
+    left by earlier runs), ``add`` every batch, then ``finish``.
+    """
+
+    def __init__(self, options: RunOptions, pipeline: Pipeline) -> None:
+        self.options = options
+        self.identity = pipeline.mapping.identity
+        self.plan = SendPlan()
+        known = (Path(options.state_dir) / "journal.sqlite").exists() and not options.force
+        self.journal = Journal(options.state_dir) if known else None
+        self.skip: set[str] = set()  # files a run would not read
+        self.pending: list[tuple[int, int, str, int | None, str | None, str, str | None]] = []
+        self.reread = 0
+        try:
+            if self.journal is not None and options.incremental:
+                _, done = split_done(self.journal, pipeline.sources)
+                self.plan.files_skipped = len(done)
+                self.skip = {s.path for s in done}
+            # Leftovers whose rows are read again are sent once, as events of their file: counted there.
+            if self.journal is not None and options.retry_leftovers:
+                self.pending = self.journal.pending(
+                    include_terminal=options.retry_terminal, include_held=options.on_timeout == "retry"
+                )
+        except BaseException:
+            self.close()
+            raise
+        self.left_k1 = np.array([row[0] for row in self.pending], dtype=np.int64)
+
+    def add(self, prepared: PreparedBatch) -> None:
+        if prepared.source.path in self.skip:
+            return
+        plan, options, events = self.plan, self.options, prepared.events
+        if options.since_ms is not None and events.num_rows:
+            cutoff = options.since_ms - int(options.lookback_s * 1000)
+            recent = pc.fill_null(pc.greater_equal(events.column("occurredTimestamp"), cutoff), False)
+            plan.before_since += events.num_rows - int(pc.sum(recent).as_py() or 0)
+            events = events.filter(recent)
+        if not events.num_rows:
+            return
+        k1, k2 = event_keys(events, self.identity)
+        if self.journal is None:
+            plan.to_send += len(k1)
+            return
+        journal = self.journal
+        sent = journal.sent_mask(k1, k2)
+        refused = journal.refused_mask(k1, k2) & ~sent if not options.retry_terminal else sent & False
+        held = journal.held_mask(k1, k2) & ~sent if options.on_timeout == "hold" else sent & False
+        plan.already_sent += int(sent.sum())
+        plan.refused_before += int(refused.sum())
+        plan.possibly_sent_before += int(held.sum())
+        keep = ~(sent | refused | held)
+        plan.to_send += int(keep.sum())
+        if len(self.left_k1):
+            self.reread += int(np.isin(k1[keep], self.left_k1).sum())
+
+    def finish(self) -> SendPlan:
+        self.close()
+        self.plan.leftovers = max(0, len(self.pending) - self.reread)
+        self.plan.to_send += self.plan.leftovers
+        return self.plan
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None

@@ -23,11 +23,11 @@ from typing import Any
 
 from importer.errors import EXIT_CONFIG, ImporterError, Interrupted, QuotaExhausted, TerminalError, redact
 from importer.hubspot.auth import Credentials
-from importer.hubspot.contacts import NOT_FOUND, ContactCache, collect_emails, hubspot_lookups, install_cached, resolve
+from importer.hubspot.contacts import NOT_FOUND, ContactCache, hubspot_lookups, install_cached, resolve
 from importer.hubspot.events import Event, external_id_of
 from importer.hubspot.pacing import DailyQuota, RateLimiter, format_duration
 from importer.hubspot.sender import Sender
-from importer.mapping.media import MediaResolver
+from importer.mapping.media import MediaResolver, MediaTable
 from importer.run.admission import Admission, Admitted, leftover_events
 from importer.run.backfill import load_quota, save_quota, save_unread
 from importer.run.estimate import estimate_rows
@@ -36,6 +36,7 @@ from importer.run.media import prepare_media
 from importer.run.options import RunOptions
 from importer.run.owner import RunOwner
 from importer.run.pipeline import Pipeline
+from importer.run.prepass import media_after_contacts, read_needs
 from importer.run.progress import NullProgress, Progress
 from importer.run.sendloop import SendLoop, admitted_from, in_thread, run_loop
 from importer.state.activity import SendMeter
@@ -140,6 +141,8 @@ class Runner:
                             if self.loop is not None and self.loop.stop_error is not None:
                                 error = error or self.loop.stop_error
                             owner.flush()
+                            if listed is None and owner.records == 0 and owner.results_failed is None:
+                                self.summary.carried = owner.carry_earlier()
                             if owner.results_failed is not None:
                                 error = error or owner.results_failed
                             error = self._finish(journal, owner, error)
@@ -200,13 +203,8 @@ class Runner:
         lookups = journal.lookups()
         try:
             admission = Admission(opts, lookups)
-            if pipeline is not None and hubspot_lookups(pipeline):
-                try:
-                    await loop.until_stop(self._resolve_contacts(journal, pipeline, sender))
-                except TerminalError as exc:
-                    loop.stop(exc)
-            if pipeline is not None and pipeline.mapping.media is not None:
-                await self._media_first(journal, pipeline, sender)
+            if pipeline is not None:
+                await self._before_events(journal, pipeline, sender)
             if pipeline is not None:
                 self._total_rows = await in_thread(estimate_rows, pipeline.sources)
                 source: Iterator[Admitted] = admission.stream(pipeline)
@@ -222,22 +220,49 @@ class Runner:
             except (TimeoutError, Exception) as exc:  # closing sockets must not hold the stop up
                 log.debug("closing the HTTP clients: %s", redact(str(exc)))
 
-    async def _resolve_contacts(self, journal: Journal, pipeline: Pipeline, sender: Sender) -> None:
+    async def _before_events(self, journal: Journal, pipeline: Pipeline, sender: Sender) -> None:
+        """Contacts looked up and media objects made sure of, from one read of the inputs (``prepass``)."""
+        assert self.loop is not None
+        lookups = hubspot_lookups(pipeline)
+        has_media = pipeline.mapping.media is not None
+        if not lookups and not has_media:
+            return
+        media_later = media_after_contacts(pipeline, lookups)
+        read = in_thread(read_needs, pipeline, lookups, has_media and not media_later)
+        done, needs = await self.loop.until_stop(read)
+        if not done:  # stopped while reading
+            return
+        if lookups:
+            try:
+                await self.loop.until_stop(self._resolve_contacts(journal, pipeline, sender, needs.emails))
+            except TerminalError as exc:
+                self.loop.stop(exc)
+        if has_media:
+            await self._media_first(journal, pipeline, sender, needs.media)
+
+    async def _resolve_contacts(
+        self, journal: Journal, pipeline: Pipeline, sender: Sender, wanted: dict[str, set[str]]
+    ) -> None:
         """Ask HubSpot for the emails the inputs need and the cache lacks; then serve lookups from it."""
         cache = ContactCache(journal.db)
-        for name in hubspot_lookups(pipeline):
-            emails = await in_thread(collect_emails, pipeline, name)
+        for emails in wanted.values():
             missing = cache.missing(emails, self.options.recheck_contacts_s)
             log.info("contacts: %d distinct emails, %d not cached yet", len(emails), len(missing))
             calls = await resolve(missing, sender, cache)
             self.summary.contact_lookups = {"emails": len(emails), "asked": len(missing), "calls": calls}
         install_cached(pipeline, journal.db, NOT_FOUND)
 
-    async def _media_first(self, journal: Journal, pipeline: Pipeline, sender: Sender) -> None:
+    async def _media_first(
+        self, journal: Journal, pipeline: Pipeline, sender: Sender, media: MediaTable | None
+    ) -> None:
         """Media objects before events (importer.run.media): each event then carries its media's id."""
         assert self.loop is not None
+        if self.loop.stop_error is not None:
+            return
         try:
-            done, report = await self.loop.until_stop(prepare_media(pipeline, sender, journal.db, self.options.media))
+            done, report = await self.loop.until_stop(
+                prepare_media(pipeline, sender, journal.db, self.options.media, media)
+            )
         except TerminalError as exc:
             self.loop.stop(exc)
             return

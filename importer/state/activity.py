@@ -222,6 +222,16 @@ def record_invalid(db: sqlite3.Connection, invalid: pa.Table, run_id: int | None
         raise
 
 
+def invalid_before(db: sqlite3.Connection, run_id: int | None) -> list[tuple[str, str, str | None, int, int | None]]:
+    """Invalid rows earlier runs found in files not read again since: (source, reason, field, count, run)."""
+    rows = db.execute(
+        "SELECT source, reason, field, SUM(count), MAX(run_id) FROM invalid_counts "
+        "WHERE run_id IS NULL OR run_id < ? GROUP BY source, reason, field ORDER BY source, 4 DESC",
+        (run_id if run_id is not None else 2**62,),
+    ).fetchall()
+    return [(str(a), str(b), c, int(d), e) for a, b, c, d, e in rows]
+
+
 def _first_per_group(table: pa.Table, keys: list[str], n: int) -> pa.Table:
     """The first ``n`` rows of each group (invalid rows are few: this runs on them only)."""
     indexed = table.append_column("_i", pa.array(range(table.num_rows), pa.int64()))

@@ -25,6 +25,7 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,11 @@ class Journal(Lookups):
             out.append(rec)
         return out
 
+    def results_files(self) -> dict[int, str]:
+        """Each run's results file, by run id."""
+        rows = self.db.execute("SELECT id, results FROM runs WHERE results IS NOT NULL").fetchall()
+        return {int(i): str(r) for i, r in rows}
+
     def recorded_by_run(self, run_id: int) -> dict[str, int]:
         """Events whose last outcome was recorded by this run, by status (what a killed run did)."""
         rows = self.db.execute(
@@ -334,6 +340,17 @@ class Journal(Lookups):
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+    def unresolved(self, before_run: int | None, chunk: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
+        """Events earlier runs left failed, not sent or possibly sent, in chunks, oldest run first:
+        (source, row, state, status, http_status, error, attempts, payload, k1, k2, run_id)."""
+        cur = self.db.execute(
+            "SELECT source, row, state, status, http_status, error, attempts, payload, k1, k2, run_id FROM events "
+            "WHERE status != 'sent' AND (run_id IS NULL OR run_id < ?) ORDER BY run_id, source, row",
+            (before_run if before_run is not None else 2**62,),
+        )
+        while rows := cur.fetchmany(chunk):
+            yield rows
 
     def counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT status, COUNT(*) FROM events GROUP BY status").fetchall()

@@ -28,6 +28,7 @@ class RunSummary:
     leftovers: int = 0
     refused_before: int = 0
     outstanding: dict[str, Any] = field(default_factory=dict)  # what earlier runs left, to find it
+    carried: dict[str, int] = field(default_factory=dict)  # of that, listed in this run's results file
     held_before: int = 0  # possibly sent by an earlier run (no answer in time), not sent again
     contact_lookups: dict[str, int] = field(default_factory=dict)
     media: dict[str, Any] = field(default_factory=dict)
@@ -59,7 +60,7 @@ class RunSummary:
             "possibly_sent_before": self.held_before,
             "contact_lookups": self.contact_lookups,
             "media": self.media,
-            "outstanding": self.outstanding,
+            "outstanding": {**self.outstanding, **({"listed_in_results": self.carried} if self.carried else {})},
             "duration_s": round(self.duration_s, 3),
             "events_per_s": round(sent / self.duration_s, 2) if self.duration_s > 0 else 0.0,
             **self.stats,
@@ -100,6 +101,9 @@ class RunSummary:
         if any(left.values()):
             shown = ", ".join(f"{k} {v:,}" for k, v in sorted(left.items()) if v)
             lines.append(f"Not sent, in the journal after this run: {shown} (media-import status lists them)")
+        if self.carried:
+            shown = ", ".join(f"{k} {v:,}" for k, v in sorted(self.carried.items()))
+            lines.append(f"No results of its own: the results file lists what earlier runs left ({shown})")
         for run in (self.outstanding.get("earlier_runs") or []) if not c["sent"] else []:
             lines.append(
                 f"  run #{run['run']} left invalid {run['invalid']:,}, failed {run['failed']:,}: see {run['results']}"

@@ -1,7 +1,7 @@
 """Honest state: a lost or corrupt journal is refused with a message (never a silent re-send, never
 "internal error"); files are private and never written through a link; the summary is written for
-every exit code and points at what earlier runs left; ``status`` shows a killed run; a header-only
-file in a nightly folder is 0 rows and a warning; tokens never echo."""
+every exit code, and it and the results file point at what earlier runs left; ``status`` shows a
+killed run; a header-only file in a nightly folder is 0 rows and a warning; tokens never echo."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import pytest
 from support import ENV_NAMES, GENERIC_MAPPING, REPO, Cli, generator, summary_of
 
 from importer.simulator import Simulator
+from importer.state.results import read_results
 
 TOKEN = "pat-na1-11111111-2222-4333-8444-runstatesecret"
 
@@ -122,6 +123,14 @@ def test_every_exit_code_writes_the_summary_and_a_rerun_points_at_earlier_failur
     s = summary_of(third)
     assert s["counts"]["sent"] == 0
     assert s["outstanding"]["earlier_runs"] == [{"run": 1, "results": str(first), "invalid": invalid, "failed": 0}]
+    # Its results file points at them too: one row per file, reason and field, naming run #1's file.
+    assert s["outstanding"]["listed_in_results"] == {"invalid": invalid}
+    rows = read_results(third).to_pylist()
+    assert rows and {r["status"] for r in rows} == {"invalid"}
+    assert {r["source_file"] for r in rows} == {str(data)}
+    assert sum(int(r["error"].split(" ")[0].replace(",", "")) for r in rows) == invalid
+    assert all(f"found by run #1; each row is listed in {first}" in r["error"] for r in rows)
+    assert s["counts"]["invalid"] == 0  # the run's own counts stay its own
 
 
 def test_a_header_only_file_in_a_nightly_folder_is_0_rows_and_a_warning(
