@@ -26,7 +26,6 @@ class Needs:
 
     emails: dict[str, set[str]] = field(default_factory=dict)
     media: MediaTable | None = None
-    reads: int = 0  # reads of the inputs it took
 
 
 def media_after_contacts(pipeline: Pipeline, lookups: list[str]) -> bool:
@@ -51,7 +50,6 @@ def read_needs(pipeline: Pipeline, lookups: list[str], media: bool) -> Needs:
                 finder.add(frame)
             if collector is not None:
                 collector.add(describe(pipeline.mapping, frame, source.path, batch.row_numbers))
-    needs.reads = 1
     needs.emails = {f.name: f.found for f in finders}
     if collector is not None:
         assert pipeline.mapping.media is not None
