@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from importer.errors import ConfigError, redact
-from importer.run.backfill import BACKFILL_KEY, QUOTA_KEY
+from importer.run.backfill import BACKFILL_KEY, QUOTA_KEY, days_left, left_today
 from importer.state.activity import migrate
 
 MAX_BINS = 400
@@ -118,6 +118,7 @@ class ReportData:
     runs: list[Run]
     unread: int = 0  # events of inputs the last run did not read (stopped early), estimated
     reset_at: float | None = None  # when the daily quota resets (midnight in the account's time zone)
+    remaining: int | None = None  # what the last run left of that day's quota
     timezone: str | None = None
 
     @property
@@ -131,11 +132,10 @@ class ReportData:
 
     @property
     def days_left(self) -> int | None:
-        """Days of the learned daily quota (less the reserve) that the events left take."""
-        if not self.daily:
-            return None
-        per_day = max(1, self.daily - (self.reserve or 0))
-        return math.ceil(self.to_send / per_day)
+        """Days of the learned daily quota (less the reserve) that the events left take, today included
+        when what the last run left of today's quota sends some of them."""
+        today = left_today({"remaining": self.remaining, "reset_at": self.reset_at}, self.generated_at)
+        return days_left(self.to_send, self.daily, self.reserve or 0, today)
 
 
 def gather(state_dir: str | Path, *, now: float | None = None) -> ReportData:
@@ -205,6 +205,7 @@ def _gather(db: sqlite3.Connection, state_dir: str, now: float) -> ReportData:
         runs=_runs(db),
         unread=int(_saved(db, BACKFILL_KEY).get("unread_events") or 0),
         reset_at=float(saved["reset_at"]) if saved.get("reset_at") else None,
+        remaining=int(saved["remaining"]) if saved.get("remaining") is not None else None,
         timezone=str(saved["timezone"]) if saved.get("timezone") else None,
     )
 

@@ -3,13 +3,14 @@
 The runner leaves two figures in the state directory at the end of each run: the daily quota it
 learned (``daily_quota``, with its reset time) and the events of the inputs it had not read yet
 (``backfill``, estimated from the rows left at the events per row seen so far). ``status``
-adds the journal's counts.
+adds the journal's counts; ``days_left`` is shared with the run report.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from typing import Any
 
 from importer.state.journal import Journal
@@ -43,9 +44,32 @@ def save_unread(journal: Journal, unread_events: int | None) -> None:
         journal.put(BACKFILL_KEY, json.dumps({"unread_events": unread_events}))
 
 
-def progress(journal: Journal, reserve_fraction: float = 0.05) -> dict[str, Any]:
+def days_left(to_send: int, daily: int | None, reserve: int, left_today: int | None = None) -> int | None:
+    """Days the events left take at the daily quota less the reserve, today counted when what is
+    left of today's quota (``left_today``, None: unknown, a full day) sends some of them."""
+    if not daily:
+        return None
+    if to_send <= 0:
+        return 0
+    per_day = max(1, daily - reserve)
+    today = per_day if left_today is None else max(0, min(per_day, left_today - reserve))
+    if today >= to_send:
+        return 1
+    return (1 if today else 0) + math.ceil((to_send - today) / per_day)
+
+
+def left_today(quota: dict[str, Any], now: float) -> int | None:
+    """What the last run left of the daily quota, while that day lasts (None: unknown or reset since)."""
+    remaining, reset_at = quota.get("remaining"), quota.get("reset_at")
+    if remaining is None or reset_at is None or now >= float(reset_at):
+        return None
+    return int(remaining)
+
+
+def progress(journal: Journal, reserve_fraction: float = 0.05, now: float | None = None) -> dict[str, Any]:
     """``sent``, ``total`` (sent + still to send), ``left``, ``per_day`` and ``days_left`` (None when
-    the daily quota was never learned: OAuth apps get no daily headers)."""
+    the daily quota was never learned: OAuth apps get no daily headers). ``days_left`` counts today
+    when what the last run left of today's quota sends some of the events."""
     counts = journal.counts()
     pending = journal.pending_counts()
     unread = int((_load(journal, BACKFILL_KEY) or {}).get("unread_events") or 0)
@@ -56,8 +80,9 @@ def progress(journal: Journal, reserve_fraction: float = 0.05) -> dict[str, Any]
     per_day = None
     days = None
     if daily:
-        per_day = max(1, int(daily) - math.ceil(int(daily) * reserve_fraction))
-        days = math.ceil(to_send / per_day)
+        reserve = math.ceil(int(daily) * reserve_fraction)
+        per_day = max(1, int(daily) - reserve)
+        days = days_left(to_send, int(daily), reserve, left_today(quota, time.time() if now is None else now))
     return {
         "sent": sent,
         "total": sent + to_send,

@@ -84,7 +84,7 @@ class SimulatorApp:
         self.clock = clock
         self.limiter = AccountLimits(
             config.burst, config.window_ms, config.daily_limit, clock.monotonic, wall=clock.time,
-            background_load=config.background_load,
+            background_load=config.background_load, timezone=config.timezone,
         )  # fmt: skip
         self.faults = f.FaultInjector(config, clock.monotonic)
         self.auth = Auth(config, clock.monotonic)
@@ -367,7 +367,7 @@ class SimulatorApp:
     def reconfigure(self, changes: Mapping[str, object]) -> None:
         new = apply_changes(self.config, changes)
         self.config = new
-        self.limiter.reconfigure(new.burst, new.window_ms, new.daily_limit, new.background_load)
+        self.limiter.reconfigure(new.burst, new.window_ms, new.daily_limit, new.background_load, new.timezone)
         self.faults.reconfigure(
             new, reseed="seed" in changes, restart_storms=any(k.startswith("storm_") for k in changes)
         )

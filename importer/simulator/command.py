@@ -99,7 +99,13 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     limits.add_argument(
         "--daily",
         type=int,
-        help="daily request quota (resets at midnight UTC); unset or 0 = none (default: none)",
+        help="daily request quota (resets at midnight in --timezone); unset or 0 = none (default: none)",
+    )
+    limits.add_argument(
+        "--timezone",
+        default=d.timezone,
+        help="the account's time zone, where the daily quota resets at midnight, e.g. America/New_York "
+        "(default: %(default)s)",
     )
     limits.add_argument(
         "--retry-after-429",

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MEDIA_BRIDGE_WRITE = "media_bridge.write"
 MEDIA_BRIDGE_READ = "media_bridge.read"  # listing and reading media objects
@@ -44,6 +45,7 @@ class SimulatorConfig:
     burst: int = 100
     window_ms: int = 10_000
     daily: int | None = None  # None or 0: no daily quota and no daily headers
+    timezone: str = "UTC"  # the account's time zone: the daily quota resets at its midnight
     retry_after_on_429: bool = False  # HubSpot does not document Retry-After on 429
     # OAuth refresh-token flow; all three or none.
     client_id: str | None = None
@@ -105,6 +107,10 @@ class SimulatorConfig:
                 out.append(f"{name} must be between 0 and 1, got {rate}")
         if sum(rates.values()) > 1.0 + 1e-9:
             out.append(f"the fault rates add up to {sum(rates.values()):g}, more than 1")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            out.append(f"timezone must be an IANA time zone such as UTC or America/New_York, got {self.timezone!r}")
         if not 0.0 <= self.background_load < 1.0:
             out.append(f"background_load must be at least 0 and below 1, got {self.background_load}")
         if self.fault_retry_after_s is not None and self.fault_retry_after_s < 0:

@@ -4,7 +4,7 @@ Counting rule (HubSpot does not document it; this is the simulator's): every aut
 request that is not itself answered 429 uses one slot of the window and one of the day, whatever
 its outcome (200, 400, a 5xx fault, a dropped connection). 401/403 answers and 429s use nothing,
 so after a 429 the window empties on schedule and a well-paced client always recovers.
-The daily quota resets at midnight UTC (HubSpot: midnight in the account's time zone).
+The daily quota resets at midnight in the account's time zone (``timezone``, default UTC), as HubSpot's does.
 
 ``background_load`` plays another integration of the same account that keeps that share of the
 burst window busy: fewer slots are left, and the Remaining header counts the other's requests too.
@@ -17,15 +17,16 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 TEN_SECONDLY = "TEN_SECONDLY_ROLLING"
 DAILY = "DAILY"
 
 
-def _seconds_to_utc_midnight(wall: float) -> float:
-    now = dt.datetime.fromtimestamp(wall, dt.UTC)
-    tomorrow = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
-    return (tomorrow - now).total_seconds()
+def _seconds_to_midnight(wall: float, zone: dt.tzinfo) -> float:
+    now = dt.datetime.fromtimestamp(wall, zone)
+    tomorrow = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), zone)
+    return tomorrow.timestamp() - wall
 
 
 class AccountLimits:
@@ -41,7 +42,9 @@ class AccountLimits:
         wall: Callable[[], float] = time.time,
         background_load: float = 0.0,
         today: Callable[[], dt.date] | None = None,
+        timezone: str = "UTC",
     ) -> None:
+        self._zone: dt.tzinfo = ZoneInfo(timezone)
         self._clock = clock
         self._wall = wall
         self._today_of = today
@@ -57,17 +60,20 @@ class AccountLimits:
     def _today(self) -> dt.date:
         if self._today_of is not None:
             return self._today_of()
-        return dt.datetime.fromtimestamp(self._wall(), dt.UTC).date()
+        return dt.datetime.fromtimestamp(self._wall(), self._zone).date()
 
     @property
     def background(self) -> int:
         """Slots of the window the other integration keeps busy."""
         return int(self.burst * self.background_load)
 
-    def reconfigure(self, burst: int, window_ms: int, daily: int | None, background_load: float = 0.0) -> None:
+    def reconfigure(
+        self, burst: int, window_ms: int, daily: int | None, background_load: float = 0.0, timezone: str = "UTC"
+    ) -> None:
         """New limits keep the requests already counted."""
         self.burst, self.window_ms, self.window_s, self.daily = burst, window_ms, window_ms / 1000, daily
         self.background_load = background_load
+        self._zone = ZoneInfo(timezone)
 
     def reset(self) -> None:
         self._hits.clear()
@@ -103,7 +109,7 @@ class AccountLimits:
     def retry_after_s(self, policy: str) -> int:
         """Whole seconds until a refused request could pass (never 0, so clients do wait)."""
         if policy == DAILY:
-            return max(1, math.ceil(_seconds_to_utc_midnight(self._wall())))
+            return max(1, math.ceil(_seconds_to_midnight(self._wall(), self._zone)))
         self._expire()
         if not self._hits:
             return 1

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from support import Cli, seed_sample_media, summary_of
@@ -131,6 +132,32 @@ def test_wait_for_quota_goes_on_after_the_reset_and_sends_everything_once(
     assert "daily quota used: waiting until 00:00 UTC" in caplog.text
     assert stats["rate_limited"].get("DAILY", 0) == 0  # it stopped short of the reserve, then waited
     assert_exactly_once(counts, data.valid)
+
+
+def test_an_account_in_new_york_resets_at_new_yorks_midnight_and_the_run_waits_for_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The account's day ends at midnight in New York, 4 or 5 hours after UTC's: the simulator
+    # resets its quota then, and a run told --account-timezone America/New_York waits for that
+    # moment (a run that waited for UTC's midnight would find the quota still used and stop).
+    zone = ZoneInfo("America/New_York")
+    today = dt.datetime.now(zone).date()
+    midnight = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), zone).timestamp()
+    clock = ScaledClock(speed=20_000, start=midnight - 23 * 3600)
+    config = SimulatorConfig(burst=0, daily=200, timezone="America/New_York", seed=6)
+    data = Input(tmp_path / "plays.csv", 150, seed=18)
+    assert len(data.valid) > 190
+    caplog.set_level(logging.WARNING, logger="media_import")
+    with Simulator(config, clock=clock) as sim:
+        summary = _run(tmp_path, sim, data, clock, rate=None, wait_for_quota=True, account_timezone="America/New_York")
+        stats = sim.client.stats()
+        counts = accepted(sim)
+    assert summary.exit_code == 0, summary.render()
+    assert summary.stats["quota_waits"] == 1
+    assert "daily quota used: waiting until 00:00 America/New_York" in caplog.text
+    assert stats["rate_limited"].get("DAILY", 0) == 0
+    assert_exactly_once(counts, data.valid)
+    assert clock.time() >= midnight  # it went on after New York's midnight, not before
 
 
 def test_a_same_day_rerun_sends_nothing_once_only_the_reserve_is_left(

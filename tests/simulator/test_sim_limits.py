@@ -143,3 +143,22 @@ def test_background_load_is_another_integration_using_part_of_the_window(
     assert post(sim, body=event(sessionId="later")).headers["X-HubSpot-RateLimit-Remaining"] == "6"
     sim.client.configure(background_load=0.0)
     assert post(sim, body=event(sessionId="alone")).headers["X-HubSpot-RateLimit-Remaining"] == "8"
+
+
+def test_daily_quota_resets_at_midnight_in_the_accounts_time_zone() -> None:
+    # 2026-07-01 in New York (EDT, UTC-4): its midnight is 04:00 UTC; UTC's midnight is 20:00 there.
+    wall = ManualClock(start=dt.datetime(2026, 7, 1, 21, 0, tzinfo=dt.UTC).timestamp())  # 17:00 in New York
+    limits = AccountLimits(0, 10_000, 2, wall.monotonic, wall=wall.time, timezone="America/New_York")
+    assert limits.acquire() is None and limits.acquire() is None
+    assert limits.acquire() == DAILY
+    assert limits.retry_after_s(DAILY) == 7 * 3600  # until 00:00 in New York, not 3 h to UTC's midnight
+    wall.advance(3 * 3600 + 60)  # 00:01 UTC, 20:01 in New York: the same account day
+    assert limits.acquire() == DAILY
+    wall.advance(4 * 3600)  # 04:01 UTC, 00:01 in New York: a new day
+    assert limits.acquire() is None
+
+
+def test_an_unknown_time_zone_is_refused() -> None:
+    from importer.simulator import SimulatorConfig
+
+    assert any("timezone must be an IANA time zone" in p for p in SimulatorConfig(timezone="Mars/Olympus").problems())
