@@ -251,7 +251,8 @@ def _run_options(args: argparse.Namespace, command: str) -> RunOptions:
 
 def _add_common_options(p: argparse.ArgumentParser, default: Any) -> None:
     p.add_argument("--debug", action="store_true", default=default, help="show tracebacks for errors")
-    p.add_argument("-q", "--quiet", action="store_true", default=default, help="no progress bar; only errors on stderr")
+    quiet = "no progress bar; only errors (and what a stop waits for) on stderr"
+    p.add_argument("-q", "--quiet", action="store_true", default=default, help=quiet)
     p.add_argument(
         "--log-file",
         metavar="FILE",
@@ -572,14 +573,17 @@ class _JsonFormatter(logging.Formatter):
 
 
 def _setup_logging(quiet: bool, log_file: str | None = None, log_format: str = "text") -> None:
-    """Warnings (errors with --quiet) on stderr; everything from info up in --log-file."""
+    """Warnings (errors with --quiet, and what a stop is waiting for) on stderr; everything from info up
+    in --log-file."""
     logger = logging.getLogger("media_import")
     logger.handlers.clear()
     logger.propagate = False
     logger.setLevel(logging.INFO)
     make: Any = _JsonFormatter if log_format == "json" else _RedactingFormatter
     stderr = logging.StreamHandler(sys.stderr)
-    stderr.setLevel(logging.ERROR if quiet else logging.WARNING)
+    stderr.setLevel(logging.WARNING)
+    if quiet:  # errors only, and the answers to a Ctrl-C or SIGTERM (marked ``always``)
+        stderr.addFilter(lambda r: r.levelno >= logging.ERROR or bool(getattr(r, "always", False)))
     stderr.setFormatter(make("media-import: %(levelname)s: %(message)s"))
     logger.addHandler(stderr)
     if log_file:

@@ -27,6 +27,8 @@ from importer.run.owner import RunOwner
 from importer.run.progress import NullProgress, Progress
 
 log = logging.getLogger("media_import")
+# Answers to the user's own Ctrl-C or SIGTERM: shown on stderr with --quiet too (importer.cli.main).
+ALWAYS = {"always": True}
 T = TypeVar("T")
 STOPPED_BEFORE = "the run stopped before this event was sent"
 _REPEAT_S = 0.5  # a second signal sooner than this is the first one again
@@ -105,9 +107,10 @@ class SendLoop:
             self.stop(Interrupted(f"interrupted by {name}", hint="run the same command again to resume"))
             n = len(self._in_flight)
             log.warning("stopping: waiting for %d requests in flight (at most %g s); %s again stops at once",
-                        n, self.grace_s, "Ctrl-C" if sig == signal.SIGINT else name)  # fmt: skip
+                        n, self.grace_s, "Ctrl-C" if sig == signal.SIGINT else name, extra=ALWAYS)  # fmt: skip
         else:
-            log.warning("stopping now: %d requests in flight count as possibly sent", len(self._in_flight))
+            log.warning("stopping now: %d requests in flight count as possibly sent", len(self._in_flight),
+                        extra=ALWAYS)  # fmt: skip
             self._abort.set()
 
     def install_signals(self) -> Callable[[], None]:

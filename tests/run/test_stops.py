@@ -180,12 +180,13 @@ def test_a_full_disk_or_a_crash_stops_the_run_with_its_summary(
     assert child.lock_is_free()
 
 
+@pytest.mark.parametrize("quiet", [False, True])  # --quiet hides warnings, not what a stop waits for
 def test_sigterm_stops_within_the_grace_with_3_and_a_second_signal_at_once(
-    tmp_path: Path, make_simulator: Callable[..., Simulator]
+    tmp_path: Path, make_simulator: Callable[..., Simulator], quiet: bool
 ) -> None:
     sim = make_simulator(burst=0, latency_ms=5)
     _csv(tmp_path / "plays.csv", 3000, seed=4, prefix="t")
-    child = Child(tmp_path, sim, [tmp_path / "plays.csv"], quiet=False)
+    child = Child(tmp_path, sim, [tmp_path / "plays.csv"], quiet=quiet)
     _wait_for(lambda: sim.client.stats()["accepted_events"] > 20, "the run sent its first events")
     child.proc.send_signal(signal.SIGTERM)
     code = child.wait()
