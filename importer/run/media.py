@@ -9,6 +9,7 @@ reads only the columns the media's rules name; the events' read comes after.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,9 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from importer.hubspot.auth import Credentials
+from importer.hubspot.events import Event
 from importer.hubspot.media import SyncPlan, SyncReport, sync
 from importer.hubspot.pacing import DailyQuota, RateLimiter
 from importer.hubspot.sender import Sender
+from importer.mapping.encode import FIELD_ORDER
 from importer.mapping.media import MediaResolver, MediaTable
 from importer.run.options import MediaOptions
 from importer.run.pipeline import Pipeline
@@ -37,6 +40,26 @@ def gather(pipeline: Pipeline) -> MediaTable:
     media = read_needs(pipeline, [], True).media
     assert media is not None
     return media
+
+
+def fill_known_ids(events: list[Event], id_map: MediaMap) -> int:
+    """``retry``: give events sent without a media id (their media could not be created then) the id
+    the state knows now (a later run or ``media sync`` created it). Returns how many got one."""
+    bodies = [json.loads(e.payload) for e in events]
+    missing = [i for i, b in enumerate(bodies) if b.get("mediaBridgeId") is None and b.get("externalId") is not None]
+    if not missing:
+        return 0
+    ids, _ = id_map.lookup(pa.array([str(bodies[i]["externalId"]) for i in missing], pa.string()))
+    filled = 0
+    for i, object_id in zip(missing, ids.to_pylist(), strict=True):
+        if object_id is None:
+            continue  # still unknown: sent as it was, HubSpot's answer says why
+        body = {**bodies[i], "mediaBridgeId": object_id}
+        ordered = {k: body[k] for k in FIELD_ORDER if k in body} | body
+        events[i].payload = json.dumps(ordered, ensure_ascii=False, separators=(",", ":")).encode()
+        events[i].hold = None
+        filled += 1
+    return filled
 
 
 def object_types(pipeline: Pipeline, options: MediaOptions) -> dict[str, str]:

@@ -32,7 +32,7 @@ from importer.run.admission import Admission, Admitted, leftover_events
 from importer.run.backfill import load_quota, save_quota, save_unread
 from importer.run.estimate import estimate_rows
 from importer.run.finish import outstanding, record_run, settle, write_summary_file
-from importer.run.media import prepare_media
+from importer.run.media import fill_known_ids, prepare_media
 from importer.run.options import RunOptions
 from importer.run.owner import RunOwner
 from importer.run.pipeline import Pipeline
@@ -43,6 +43,7 @@ from importer.state.activity import SendMeter
 from importer.state.journal import Journal
 from importer.state.lock import StateLock
 from importer.state.manifest import split_done
+from importer.state.media import MediaMap
 from importer.state.results import ResultsWriter
 from importer.state.summary import RunSummary
 
@@ -169,6 +170,10 @@ class Runner:
                 pipeline.sources = todo
             self.summary.files_read = len(pipeline.sources)
             pipeline.preflight()
+        elif listed:
+            filled = fill_known_ids(listed, MediaMap(journal.db))
+            if filled:
+                log.info("%d events get the media id a later sync recorded", filled)
         run_loop(self._main(journal, owner, pipeline, listed))
 
     async def _main(

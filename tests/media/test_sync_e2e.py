@@ -112,6 +112,34 @@ def test_a_refused_media_fails_its_events_with_hubspots_message_and_a_later_run_
 
 
 @pytest.mark.parametrize("api", ROUTES)
+def test_retry_after_a_media_sync_sends_the_held_events_with_their_new_media_ids(
+    api: str, tmp_path: Path, cli: Cli, make_simulator: MakeSim
+) -> None:
+    plays = write_plays(tmp_path / "plays.csv", media=12, rows=36, seed=9)
+    sim = make_simulator(burst=0)
+    _use(cli, sim, api)
+    refused = {"m-4": "Duplicate title"}
+    sim.client.seed_media(refuse=dict(refused))
+    ran = cli.run(sim.url, plays.path)
+    assert ran.code == 1
+    held = {json.loads(r["payload"])["sessionId"] for r in ran.rows if r["status"] == "failed"}
+    assert held and all("mediaBridgeId" not in json.loads(r["payload"]) for r in ran.rows if r["status"] == "failed")
+    # HubSpot takes the media now; `media sync` creates it; `retry` sends the held events with its id.
+    sim.client.seed_media(refuse=dict.fromkeys(refused))
+    code, out, _ = cli("media", "sync", plays.path, "-m", cli.mapping, "--state-dir", cli.state,
+                       "--base-url", sim.url, "--rate", "none", "-q")  # fmt: skip
+    assert code == 0, out
+    (created,) = [o for o in ours(sim) if o["externalId"] == "m-4"]
+    code, out, _ = cli("retry", ran.results, "--state-dir", cli.state, "--base-url", sim.url, "--rate", "none", "-q")
+    assert code == 0, out
+    events = [e["event"] for e in sim.client.events()]
+    again = [e for e in events if e["sessionId"] in held]
+    assert {e["sessionId"] for e in again} == held
+    assert {e.get("mediaBridgeId") for e in again} == {created["id"]}
+    assert Counter(e["sessionId"] for e in events) == Counter(dict.fromkeys(plays.sessions, 1))
+
+
+@pytest.mark.parametrize("api", ROUTES)
 def test_objects_created_but_not_recorded_are_found_by_the_listing_not_created_again(
     api: str, tmp_path: Path, cli: Cli, make_simulator: MakeSim
 ) -> None:
