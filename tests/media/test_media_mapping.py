@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,38 @@ def test_first_non_empty_value_and_longest_duration_win_across_batches() -> None
     assert rows["m1"]["title"] == "One" and rows["m1"]["duration"] == 12_500 and rows["m1"]["file_url"] == "u1"
     assert rows["m1"]["mediaType"] == "VIDEO" and (rows["m1"]["_source"], rows["m1"]["_row"]) == ("plays.csv", 1)
     assert rows["m2"]["title"] == "Two" and rows["m2"]["duration"] == 50_000 and rows["m2"]["file_url"] == "u2"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_aggregation_matches_a_plain_reading_of_the_rows_in_order(seed: int) -> None:
+    # Random rows over a few media, with blanks, in batches merged and compacted as a long input's
+    # are: each media takes its first non-empty title and URL, its longest duration, its first row.
+    rng = random.Random(seed)
+    mapping = _mapping({"title": "name", "duration": {"column": "secs", "unit": "s"}, "file_url": "url"})
+    collector = MediaCollector(compact_rows=500)  # compacts now and then, as a long input does
+    expected: dict[str, dict[str, Any]] = {}
+    row = 1
+    for _ in range(12):
+        n = rng.randint(1, 400)
+        batch: dict[str, list[Any]] = {k: [] for k in ("s", "ext", "kind", "name", "secs", "url", "t")}
+        for i in range(n):
+            ext = f"m{rng.randrange(150)}"
+            name = rng.choice(["", "", f"T{row + i}"])
+            secs = rng.choice(["", str(rng.randint(0, 5000))])
+            url = rng.choice([None, f"u{row + i}"])
+            for key, value in zip(batch, [f"s{row + i}", ext, "video", name, secs, url, "1"], strict=True):
+                batch[key].append(value)
+            got = expected.setdefault(ext, {"title": None, "duration": None, "file_url": None, "_row": row + i})
+            got["title"] = got["title"] or (name or None)
+            got["file_url"] = got["file_url"] or url
+            if secs:
+                got["duration"] = max(got["duration"] or 0, int(secs) * 1000)
+        collector.add(_batch(mapping, batch, row))
+        row += n
+    table = collector.table().table
+    fields = ("title", "duration", "file_url", "_row")
+    assert {r["externalId"]: {k: r[k] for k in fields} for r in table.to_pylist()} == expected
+    assert table.column("externalId").to_pylist() == list(expected)  # in order of first appearance
 
 
 def test_distinct_media_past_the_limit_are_refused_with_a_hint() -> None:
