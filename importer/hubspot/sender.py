@@ -455,11 +455,17 @@ class Sender:
                 hint=f"give the app the '{scope}' scope and use its new token",
             )
         if code == 404:
-            raise EndpointError(
-                f"HubSpot answered 404 for {response.request.url.path}: {message}",
-                hint=f"the base URL looks wrong: it should be {DEFAULT_BASE_URL} (or the simulator's URL)",
-            )
+            path = response.request.url.path
+            raise EndpointError(f"HubSpot answered 404 for {path}: {message}", hint=_not_found_hint(path))
         return Outcome("failed", code, message)
+
+
+def _not_found_hint(path: str) -> str:
+    """What a 404 most likely means, by the route that answered it."""
+    if path.startswith("/media-bridge/") and "/objects" in path:
+        return ("this account may not have the dated media objects API (media.api: objects); use the CRM "
+                "route instead: media.api: crm, with the object types of your Media Bridge app")  # fmt: skip
+    return f"the base URL looks wrong: it should be {DEFAULT_BASE_URL} (or the simulator's URL)"
 
 
 def _echoes(response: httpx.Response, expect: tuple[str | None, str | None]) -> bool:

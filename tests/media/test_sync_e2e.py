@@ -139,6 +139,25 @@ def test_retry_after_a_media_sync_sends_the_held_events_with_their_new_media_ids
     assert Counter(e["sessionId"] for e in events) == Counter(dict.fromkeys(plays.sessions, 1))
 
 
+def test_a_404_from_the_dated_objects_route_points_at_the_crm_route_not_the_base_url(
+    tmp_path: Path, cli: Cli, make_simulator: MakeSim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An account without the dated API version answers 404 on its paths (as the simulator does for a
+    # version it does not serve): the base URL is right, the route is what to change.
+    from importer.hubspot import media as media_api
+
+    monkeypatch.setattr(media_api, "OBJECTS_PATH", "/media-bridge/2099-01/objects")
+    plays = write_plays(tmp_path / "plays.csv", media=4, rows=8, seed=2)
+    sim = make_simulator(burst=0)
+    _use(cli, sim, "objects")
+    code, out, err = cli("media", "sync", plays.path, "-m", cli.mapping, "--state-dir", cli.state,
+                         "--base-url", sim.url, "--rate", "none", "-q")  # fmt: skip
+    assert code == 3, out + err
+    assert "HubSpot answered 404 for /media-bridge/2099-01/objects/" in err
+    assert "use the CRM route instead: media.api: crm" in err
+    assert "base URL looks wrong" not in err
+
+
 @pytest.mark.parametrize("api", ROUTES)
 def test_objects_created_but_not_recorded_are_found_by_the_listing_not_created_again(
     api: str, tmp_path: Path, cli: Cli, make_simulator: MakeSim
