@@ -47,6 +47,48 @@ class Admitted:
     first_of_file: bool = False  # the first batch of its file in this run
 
 
+def since(events: pa.Table, opts: RunOptions) -> tuple[pa.Table, int]:
+    """The events ``--since`` keeps (less the lookback), and how many it left out."""
+    if opts.since_ms is None or not events.num_rows:
+        return events, 0
+    cutoff = opts.since_ms - int(opts.lookback_s * 1000)
+    recent = pc.fill_null(pc.greater_equal(events.column("occurredTimestamp"), cutoff), False)
+    return events.filter(recent), events.num_rows - int(pc.sum(recent).as_py() or 0)
+
+
+@dataclass
+class Known:
+    """What the journal holds of a batch's events that keeps them from being sent (one mask each,
+    none overlapping): sent before (with the payload hash sent), refused for good before (a 4xx:
+    the same payload would be refused again, unless --retry-terminal), possibly sent before (held,
+    unless --on-timeout retry). ``run`` admits by it and ``run --dry-run`` plans by it."""
+
+    sent: np.ndarray
+    sent_with: np.ndarray  # the payload hash each sent event was sent with (0: not kept)
+    refused: np.ndarray
+    held: np.ndarray
+
+    @property
+    def to_send(self) -> np.ndarray:
+        return np.asarray(~(self.sent | self.refused | self.held))
+
+    @classmethod
+    def of(cls, lookups: Lookups, k1: np.ndarray, k2: np.ndarray, opts: RunOptions) -> Known:
+        n = len(k1)
+        none = np.zeros(n, dtype=bool)
+        known = cls(none, np.zeros(n, dtype=np.int64), none.copy(), none.copy())
+        if opts.force or n == 0:
+            return known
+        known.sent, known.sent_with = lookups.sent_hashes(k1, k2)
+        rest = np.flatnonzero(~known.sent)  # only the events not sent are asked about further
+        if len(rest) and not opts.retry_terminal:
+            known.refused[rest] = lookups.refused_mask(k1[rest], k2[rest])
+            rest = rest[~known.refused[rest]]
+        if len(rest) and opts.on_timeout == "hold":
+            known.held[rest] = lookups.held_mask(k1[rest], k2[rest])
+        return known
+
+
 class Admission:
     """Turns the pipeline's prepared batches into ``Admitted`` values (in the reading thread)."""
 
@@ -84,43 +126,28 @@ class Admission:
             fp = self._fingerprints[source.path] = fingerprint(source)
             out.first_of_file = True
         out.fingerprint = fp
-        events = prepared.events
-        if opts.since_ms is not None and events.num_rows:
-            cutoff = opts.since_ms - int(opts.lookback_s * 1000)
-            recent = pc.fill_null(pc.greater_equal(events.column("occurredTimestamp"), cutoff), False)
-            out.counts["before_since"] = events.num_rows - int(pc.sum(recent).as_py() or 0)
-            events = events.filter(recent)
+        events, before = since(prepared.events, opts)
+        if before:
+            out.counts["before_since"] = before
         if events.num_rows:
             out.newest_ms = pc.max(events.column("occurredTimestamp")).as_py()
         k1, k2 = event_keys(events, identity)
-        if not opts.force and events.num_rows:
-            sent_with = self.lookups.sent_hashes(k1, k2)
-            sent = sent_with != 0
-            if sent.any():
-                out.counts["skipped"] = int(sent.sum())
-                # The rule: an event already sent is never re-sent, even if its row changed since.
-                out.counts["changed"] = int((sent_with[sent] != payload_hashes(events.filter(pa.array(sent)))).sum())
-                if opts.results_all:
-                    out.records.append(_skipped_records(source, events, sent))
-                keep = ~sent
-                events = events.filter(pa.array(keep))
-                k1, k2 = k1[keep], k2[keep]
-        if not opts.force and not opts.retry_terminal and events.num_rows:
-            # HubSpot refused these for good before: the same payload would be refused again.
-            refused = self.lookups.refused_mask(k1, k2)
-            if refused.any():
-                out.counts["refused_before"] = int(refused.sum())
-                keep = ~refused
-                events = events.filter(pa.array(keep))
-                k1, k2 = k1[keep], k2[keep]
-        if not opts.force and opts.on_timeout == "hold" and events.num_rows:
-            # Possibly sent before (no answer in time): held, unless --on-timeout retry.
-            held = self.lookups.held_mask(k1, k2)
-            if held.any():
-                out.counts["held_before"] = int(held.sum())
-                keep = ~held
-                events = events.filter(pa.array(keep))
-                k1, k2 = k1[keep], k2[keep]
+        known = Known.of(self.lookups, k1, k2, opts)
+        if known.sent.any():
+            out.counts["skipped"] = int(known.sent.sum())
+            # The rule: an event already sent is never re-sent, even if its row changed since.
+            sent_with = known.sent_with[known.sent]  # 0: a journal that kept no hash cannot tell
+            now = payload_hashes(events.filter(pa.array(known.sent)))
+            out.counts["changed"] = int(((sent_with != 0) & (sent_with != now)).sum())
+            if opts.results_all:
+                out.records.append(_skipped_records(source, events, known.sent))
+        for name, mask in (("refused_before", known.refused), ("held_before", known.held)):
+            if mask.any():
+                out.counts[name] = int(mask.sum())
+        keep = known.to_send
+        if not keep.all():
+            events = events.filter(pa.array(keep))
+            k1, k2 = k1[keep], k2[keep]
         out.k1, out.k2 = k1, k2
         payloads = events.column("payload").to_pylist()
         rows = events.column("_row").to_pylist()

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
 
 from importer.mapping.plan import PreparedBatch
+from importer.run.admission import Known, since
 from importer.run.options import RunOptions
 from importer.run.pipeline import Pipeline
 from importer.state.identity import event_keys
@@ -66,26 +66,20 @@ class Planner:
     def add(self, prepared: PreparedBatch) -> None:
         if prepared.source.path in self.skip:
             return
-        plan, options, events = self.plan, self.options, prepared.events
-        if options.since_ms is not None and events.num_rows:
-            cutoff = options.since_ms - int(options.lookback_s * 1000)
-            recent = pc.fill_null(pc.greater_equal(events.column("occurredTimestamp"), cutoff), False)
-            plan.before_since += events.num_rows - int(pc.sum(recent).as_py() or 0)
-            events = events.filter(recent)
+        plan = self.plan
+        events, before = since(prepared.events, self.options)
+        plan.before_since += before
         if not events.num_rows:
             return
         k1, k2 = event_keys(events, self.identity)
         if self.journal is None:
             plan.to_send += len(k1)
             return
-        journal = self.journal
-        sent = journal.sent_mask(k1, k2)
-        refused = journal.refused_mask(k1, k2) & ~sent if not options.retry_terminal else sent & False
-        held = journal.held_mask(k1, k2) & ~sent if options.on_timeout == "hold" else sent & False
-        plan.already_sent += int(sent.sum())
-        plan.refused_before += int(refused.sum())
-        plan.possibly_sent_before += int(held.sum())
-        keep = ~(sent | refused | held)
+        known = Known.of(self.journal, k1, k2, self.options)
+        plan.already_sent += int(known.sent.sum())
+        plan.refused_before += int(known.refused.sum())
+        plan.possibly_sent_before += int(known.held.sum())
+        keep = known.to_send
         plan.to_send += int(keep.sum())
         if len(self.left_k1):
             self.reread += int(np.isin(k1[keep], self.left_k1).sum())

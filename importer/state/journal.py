@@ -162,12 +162,14 @@ class Lookups:
         """Which of these keys were possibly sent (their request timed out) and are held."""
         return self._mask(k1, k2, self._HELD)
 
-    def sent_hashes(self, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
-        """The payload hash each key was sent with (0 where it was not sent)."""
+    def sent_hashes(self, k1: np.ndarray, k2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which of these keys are recorded as sent, and the payload hash each was sent with (0: none)."""
+        sent = np.zeros(len(k1), dtype=bool)
         out = np.zeros(len(k1), dtype=np.int64)
         for i, h in self._matches(k1, k2, self._SENT, "e.payload_hash"):
+            sent[i] = True
             out[i] = h or 0
-        return out
+        return sent, out
 
     def _probe(self, k1: np.ndarray, k2: np.ndarray) -> None:
         """Load keys into a temp table, so one join answers for a whole batch."""
