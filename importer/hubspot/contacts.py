@@ -33,7 +33,7 @@ from importer.errors import TerminalError
 from importer.hubspot.sender import Sender
 from importer.mapping.lookups import LoadedLookup
 from importer.mapping.plan import Plan
-from importer.mapping.spec import LookupTable, Mapping
+from importer.mapping.spec import LookupTable, Mapping, top_columns
 from importer.mapping.values import Frame, evaluate
 from importer.source.readers import SourceFile
 
@@ -112,7 +112,7 @@ class EmailFinder:
 
     def columns(self) -> set[str]:
         """The top-level input columns the lookups' match values read."""
-        return {c.split(".")[0] for m in self.matches for c in m.columns()}
+        return top_columns(self.matches)
 
     def add(self, frame: Frame) -> None:
         for match in self.matches:

@@ -21,7 +21,16 @@ import pyarrow.compute as pc
 from importer.errors import InputError
 from importer.mapping.arrays import bools
 from importer.mapping.coerce import as_text, to_float
-from importer.mapping.spec import DURATION_UNITS, MEDIA_PROPERTIES, MEDIA_TYPES, Expr, Mapping, MediaSpec
+from importer.mapping.spec import (
+    DURATION_UNITS,
+    MEDIA_PROPERTIES,
+    MEDIA_TYPES,
+    Expr,
+    Mapping,
+    MediaSpec,
+    top_columns,
+    walk,
+)
 from importer.mapping.values import Frame, condition_mask, evaluate
 
 MAX_MEDIA = 1_000_000
@@ -84,20 +93,13 @@ def media_exprs(mapping: Mapping) -> list[Expr]:
 
 def media_columns(mapping: Mapping) -> set[str]:
     """The top-level input columns the media's description reads (a read of these alone gathers them)."""
-    return {c.split(".")[0] for e in media_exprs(mapping) for c in e.columns()}
+    return top_columns(media_exprs(mapping))
 
 
 def uses_lookup(exprs: Iterable[Expr], names: Iterable[str]) -> bool:
     """Whether any of ``exprs`` (or a value inside one) looks up in a table named in ``names``."""
     wanted = set(names)
-
-    def walk(e: Expr) -> bool:
-        if e.kind == "lookup" and e.lookup in wanted:
-            return True
-        inner = list(e.items) + (list(e.when.exprs()) if e.when is not None else [])
-        return any(walk(i) for i in inner)
-
-    return any(walk(e) for e in exprs)
+    return any(e.kind == "lookup" and e.lookup in wanted for e in walk(exprs))
 
 
 def _milliseconds(values: pa.Array, spec: MediaSpec) -> pa.Array:

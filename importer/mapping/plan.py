@@ -19,7 +19,7 @@ from importer.errors import InputError
 from importer.mapping.arrays import bools
 from importer.mapping.coerce import as_text, to_float, to_int, to_share
 from importer.mapping.lookups import LoadedLookup
-from importer.mapping.spec import MEDIA_TYPES, PAYLOAD_FIELDS, PLAY_CONTEXTS, STATES, Expr, Mapping
+from importer.mapping.spec import MEDIA_TYPES, PAYLOAD_FIELDS, PLAY_CONTEXTS, STATES, Expr, Mapping, walk
 from importer.mapping.validate import ERROR_COLUMNS, ErrorColumns
 from importer.mapping.values import Frame, Value, condition_mask, evaluate
 from importer.source.readers import BadRow, Batch, SourceFile, delimiter_hint
@@ -72,7 +72,7 @@ class Plan:
         self.mapping = mapping
         wanted: dict[str, set[str]] = {name: set() for name in mapping.lookups}
         optional: dict[str, set[str]] = {name: set() for name in mapping.lookups}
-        for expr in _walk(mapping.exprs()):
+        for expr in walk(mapping.exprs()):
             if expr.kind == "lookup" and expr.lookup in wanted and expr.lookup_get:
                 wanted[expr.lookup].add(expr.lookup_get)
                 if expr.optional:
@@ -89,7 +89,7 @@ class Plan:
 
     def lookup_exprs(self, name: str) -> list[Expr]:
         """The lookup rules that read table ``name``."""
-        return [e for e in _walk(self.mapping.exprs()) if e.kind == "lookup" and e.lookup == name]
+        return [e for e in walk(self.mapping.exprs()) if e.kind == "lookup" and e.lookup == name]
 
     def check_columns(self, source: SourceFile, available: list[str]) -> None:
         """Raise ``InputError`` when a source lacks a column the mapping needs."""
@@ -276,15 +276,3 @@ class _RuleEvents:
     rows: np.ndarray
     state: pa.Array
     percent: np.ndarray | None
-
-
-def _walk(exprs: list[Expr]) -> list[Expr]:
-    out: list[Expr] = []
-    stack = list(exprs)
-    while stack:
-        e = stack.pop()
-        out.append(e)
-        stack.extend(e.items)
-        if e.when is not None:
-            stack.extend(e.when.exprs())
-    return out

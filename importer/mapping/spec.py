@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -282,6 +283,24 @@ class Mapping:
     def top_columns(self) -> list[str]:
         """Top-level input columns to read (the first part of dotted paths)."""
         return sorted({p.split(".")[0] for p in self.column_paths()})
+
+
+def walk(exprs: Iterable[Expr]) -> list[Expr]:
+    """``exprs`` and every value inside them (items, ``when`` conditions)."""
+    out: list[Expr] = []
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        out.append(e)
+        stack.extend(e.items)
+        if e.when is not None:
+            stack.extend(e.when.exprs())
+    return out
+
+
+def top_columns(exprs: Iterable[Expr]) -> set[str]:
+    """The top-level input columns ``exprs`` read (the first part of dotted paths)."""
+    return {c.split(".")[0] for e in exprs for c in e.columns()}
 
 
 def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
