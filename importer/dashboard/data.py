@@ -134,7 +134,7 @@ class ReportData:
     def days_left(self) -> int | None:
         """Days of the learned daily quota (less the reserve) that the events left take, today included
         when what the last run left of today's quota sends some of them."""
-        today = left_today({"remaining": self.remaining, "reset_at": self.reset_at}, self.generated_at)
+        today = left_today(self.remaining, self.reset_at, self.generated_at)
         return days_left(self.to_send, self.daily, self.reserve or 0, today)
 
 

@@ -51,16 +51,20 @@ def days_left(to_send: int, daily: int | None, reserve: int, left_today: int | N
         return None
     if to_send <= 0:
         return 0
-    per_day = max(1, daily - reserve)
-    today = per_day if left_today is None else max(0, min(per_day, left_today - reserve))
+    full = per_day(daily, reserve)
+    today = full if left_today is None else max(0, min(full, left_today - reserve))
     if today >= to_send:
         return 1
-    return (1 if today else 0) + math.ceil((to_send - today) / per_day)
+    return (1 if today else 0) + math.ceil((to_send - today) / full)
 
 
-def left_today(quota: dict[str, Any], now: float) -> int | None:
+def per_day(daily: int, reserve: int) -> int:
+    """Requests a day leaves for the backfill: the daily quota less the reserve."""
+    return max(1, daily - reserve)
+
+
+def left_today(remaining: int | None, reset_at: float | None, now: float) -> int | None:
     """What the last run left of the daily quota, while that day lasts (None: unknown or reset since)."""
-    remaining, reset_at = quota.get("remaining"), quota.get("reset_at")
     if remaining is None or reset_at is None or now >= float(reset_at):
         return None
     return int(remaining)
@@ -77,18 +81,19 @@ def progress(journal: Journal, reserve_fraction: float = 0.05, now: float | None
     sent = counts.get("sent", 0)
     quota = load_quota(journal) or {}
     daily = quota.get("daily")
-    per_day = None
+    a_day = None
     days = None
     if daily:
         reserve = math.ceil(int(daily) * reserve_fraction)
-        per_day = max(1, int(daily) - reserve)
-        days = days_left(to_send, int(daily), reserve, left_today(quota, time.time() if now is None else now))
+        a_day = per_day(int(daily), reserve)
+        today = left_today(quota.get("remaining"), quota.get("reset_at"), time.time() if now is None else now)
+        days = days_left(to_send, int(daily), reserve, today)
     return {
         "sent": sent,
         "total": sent + to_send,
         "left": to_send,
         "unread_estimate": unread,
-        "per_day": per_day,
+        "per_day": a_day,
         "days_left": days,
     }
 

@@ -35,10 +35,9 @@ def test_no_learned_quota_gives_no_days() -> None:
 
 
 def test_what_was_left_today_counts_until_the_reset() -> None:
-    quota = {"daily": 100, "remaining": 40, "reset_at": 1_000.0}
-    assert left_today(quota, now=999.0) == 40
-    assert left_today(quota, now=1_000.0) is None  # reset since: a full day
-    assert left_today({"daily": 100}, now=0.0) is None
+    assert left_today(40, 1_000.0, now=999.0) == 40
+    assert left_today(40, 1_000.0, now=1_000.0) is None  # reset since: a full day
+    assert left_today(None, None, now=0.0) is None
 
 
 def test_status_progress_reads_the_state_with_an_injected_clock(tmp_path: Path) -> None:
