@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from importer.errors import ConfigError, redact
-from importer.run.backfill import BACKFILL_KEY, QUOTA_KEY, days_left, left_today
+from importer.hubspot.pacing import days_left
+from importer.run.backfill import BACKFILL_KEY, QUOTA_KEY, left_today
 from importer.state.activity import migrate
 
 MAX_BINS = 400

@@ -11,7 +11,7 @@ from html import escape
 from importer.dashboard.charts import Chart
 from importer.dashboard.data import ReportData, Run
 from importer.dashboard.text import number, percent, when
-from importer.hubspot.pacing import format_duration
+from importer.hubspot.pacing import format_duration, per_day
 
 EXIT_MEANING = {
     0: "all sent",
@@ -133,8 +133,7 @@ def _progress(data: ReportData, charts: dict[str, Chart]) -> str:
         quota_text, quota_note = "unknown", "no daily quota reported by HubSpot yet"
     else:
         quota_text = "none" if data.to_send == 0 else f"{days:,} day{'s' if days != 1 else ''}"
-        usable = (data.daily or 0) - (data.reserve or 0)
-        quota_note = f"{number(data.to_send)} to send at {number(usable)} a day"
+        quota_note = f"{number(data.to_send)} to send at {number(per_day(data.daily or 0, data.reserve or 0))} a day"
         if data.reset_at:
             quota_note += f"; resets {when(data.reset_at)}"
     total = data.known + data.unread

@@ -350,10 +350,28 @@ def plan_text(events: int, rate: Rate | None, quota: DailyQuota | None = None) -
     seconds = events / rate.per_second
     text = f"{events:,} events at {rate.limit}/{rate.window_s:g}s take {format_duration(seconds)} of sending"
     if quota is not None and quota.daily:
-        usable_per_day = max(1, quota.daily - quota.reserve)
-        days = math.ceil(events / usable_per_day)
+        days = days_left(events, quota.daily, quota.reserve)
         text += f"; {days} day(s) of a {quota.daily:,}/day quota (keeping {quota.reserve:,} in reserve)"
     return text
+
+
+def days_left(to_send: int, daily: int | None, reserve: int, left_today: int | None = None) -> int | None:
+    """Days the events left take at the daily quota less the reserve, today counted when what is
+    left of today's quota (``left_today``, None: unknown, a full day) sends some of them."""
+    if not daily:
+        return None
+    if to_send <= 0:
+        return 0
+    full = per_day(daily, reserve)
+    today = full if left_today is None else max(0, min(full, left_today - reserve))
+    if today >= to_send:
+        return 1
+    return (1 if today else 0) + math.ceil((to_send - today) / full)
+
+
+def per_day(daily: int, reserve: int) -> int:
+    """Requests a day leaves for the backfill: the daily quota less the reserve."""
+    return max(1, daily - reserve)
 
 
 def format_duration(seconds: float) -> str:

@@ -3,7 +3,8 @@
 The runner leaves two figures in the state directory at the end of each run: the daily quota it
 learned (``daily_quota``, with its reset time) and the events of the inputs it had not read yet
 (``backfill``, estimated from the rows left at the events per row seen so far). ``status``
-adds the journal's counts; ``days_left`` is shared with the run report.
+adds the journal's counts; the days left come from ``importer.hubspot.pacing.days_left``, as the
+run report's do.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import time
 from typing import Any
 
+from importer.hubspot.pacing import days_left, per_day
 from importer.state.journal import Journal
 
 BACKFILL_KEY = "backfill"
@@ -42,25 +44,6 @@ def save_unread(journal: Journal, unread_events: int | None) -> None:
     """Events of the last run's inputs it did not read (stopped early), or 0 when it read them all."""
     if unread_events is not None:
         journal.put(BACKFILL_KEY, json.dumps({"unread_events": unread_events}))
-
-
-def days_left(to_send: int, daily: int | None, reserve: int, left_today: int | None = None) -> int | None:
-    """Days the events left take at the daily quota less the reserve, today counted when what is
-    left of today's quota (``left_today``, None: unknown, a full day) sends some of them."""
-    if not daily:
-        return None
-    if to_send <= 0:
-        return 0
-    full = per_day(daily, reserve)
-    today = full if left_today is None else max(0, min(full, left_today - reserve))
-    if today >= to_send:
-        return 1
-    return (1 if today else 0) + math.ceil((to_send - today) / full)
-
-
-def per_day(daily: int, reserve: int) -> int:
-    """Requests a day leaves for the backfill: the daily quota less the reserve."""
-    return max(1, daily - reserve)
 
 
 def left_today(remaining: int | None, reset_at: float | None, now: float) -> int | None:

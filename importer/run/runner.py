@@ -25,7 +25,7 @@ from importer.errors import EXIT_CONFIG, ImporterError, Interrupted, QuotaExhaus
 from importer.hubspot.auth import Credentials
 from importer.hubspot.contacts import NOT_FOUND, ContactCache, hubspot_lookups, install_cached, resolve
 from importer.hubspot.events import Event, external_id_of
-from importer.hubspot.pacing import DailyQuota, RateLimiter, format_duration
+from importer.hubspot.pacing import DailyQuota, RateLimiter, format_duration, per_day
 from importer.hubspot.sender import Sender
 from importer.mapping.media import MediaResolver, MediaTable
 from importer.run.admission import Admission, Admitted, leftover_events
@@ -329,8 +329,7 @@ class Runner:
         seconds = remaining / rate.per_second
         usable = self.quota.usable
         if usable is not None and remaining > usable and self.quota.daily:
-            per_day = max(1, self.quota.daily - self.quota.reserve)
-            days = math.ceil((remaining - usable) / per_day)
+            days = math.ceil((remaining - usable) / per_day(self.quota.daily, self.quota.reserve))
             return f"{format_duration(max(seconds, days * 86_400))}, quota-bound"
         return format_duration(seconds)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from importer.run.backfill import QUOTA_KEY, days_left, left_today, progress
+from importer.hubspot.pacing import days_left
+from importer.run.backfill import QUOTA_KEY, left_today, progress
 from importer.state.journal import Journal, Record
 
 
