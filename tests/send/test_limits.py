@@ -34,9 +34,10 @@ def _run(tmp_path: Path, sim: Simulator, data: Input, clock: ScaledClock, **opti
     return run_on_clock(tmp_path / "state", sim, data.path, clock, **options)
 
 
-def _midnight_utc(days_ahead: int = 1) -> float:
-    today = dt.datetime.now(dt.UTC).date()
-    return dt.datetime.combine(today + dt.timedelta(days=days_ahead), dt.time(), dt.UTC).timestamp()
+def _midnight_in(zone: str) -> float:
+    """The next midnight in ``zone``."""
+    tz = ZoneInfo(zone)
+    return dt.datetime.combine(dt.datetime.now(tz).date() + dt.timedelta(days=1), dt.time(), tz).timestamp()
 
 
 def test_a_30_second_429_storm_loses_and_fails_no_event(tmp_path: Path) -> None:
@@ -102,16 +103,22 @@ def test_connection_refused_stops_within_30_s_and_the_rerun_sends_everything(
     assert_exactly_once(accepted(sim), data.valid)
 
 
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
 def test_wait_for_quota_goes_on_after_the_reset_and_sends_everything_once(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, zone: str
 ) -> None:
     # 200 requests a day (190 usable, 10 in reserve) for about 240 events, starting 23 h before
     # midnight at 20,000× speed (4 s of wall time to midnight, so a slow machine still uses the
-    # day's quota up first): one wait. The OAuth token (4 h) expires during the wait.
-    clock = ScaledClock(speed=20_000, start=_midnight_utc() - 23 * 3600)
+    # day's quota up first): one wait. The OAuth token (4 h) expires during the wait. The account's
+    # day ends at midnight in its time zone (New York's is 4 or 5 hours after UTC's): the simulator
+    # resets its quota then, and the run, told --account-timezone, waits for that moment (one that
+    # waited for UTC's midnight would meet a DAILY 429).
+    midnight = _midnight_in(zone)
+    clock = ScaledClock(speed=20_000, start=midnight - 23 * 3600)
     config = SimulatorConfig(
         burst=0,
         daily=200,
+        timezone=zone,
         client_id="cid",
         client_secret="csecret",
         refresh_token="rtoken",
@@ -123,41 +130,17 @@ def test_wait_for_quota_goes_on_after_the_reset_and_sends_everything_once(
     oauth = Credentials(None, OAuthApp("cid", "csecret", "rtoken"))
     caplog.set_level(logging.WARNING, logger="media_import")
     with Simulator(config, clock=clock) as sim:
-        summary = _run(tmp_path, sim, data, clock, rate=None, wait_for_quota=True, credentials=oauth)
+        summary = _run(tmp_path, sim, data, clock, rate=None, wait_for_quota=True, credentials=oauth,
+                       account_timezone=zone)  # fmt: skip
         stats = sim.client.stats()
         counts = accepted(sim)
     assert summary.exit_code == 0, summary.render()
     assert summary.stats["quota_waits"] == 1
     assert summary.stats["oauth_refreshes"] >= 2  # the first token, and a fresh one after the wait
-    assert "daily quota used: waiting until 00:00 UTC" in caplog.text
+    assert f"daily quota used: waiting until 00:00 {zone}" in caplog.text
     assert stats["rate_limited"].get("DAILY", 0) == 0  # it stopped short of the reserve, then waited
     assert_exactly_once(counts, data.valid)
-
-
-def test_an_account_in_new_york_resets_at_new_yorks_midnight_and_the_run_waits_for_it(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    # The account's day ends at midnight in New York, 4 or 5 hours after UTC's: the simulator
-    # resets its quota then, and a run told --account-timezone America/New_York waits for that
-    # moment (a run that waited for UTC's midnight would find the quota still used and stop).
-    zone = ZoneInfo("America/New_York")
-    today = dt.datetime.now(zone).date()
-    midnight = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), zone).timestamp()
-    clock = ScaledClock(speed=20_000, start=midnight - 23 * 3600)
-    config = SimulatorConfig(burst=0, daily=200, timezone="America/New_York", seed=6)
-    data = Input(tmp_path / "plays.csv", 150, seed=18)
-    assert len(data.valid) > 190
-    caplog.set_level(logging.WARNING, logger="media_import")
-    with Simulator(config, clock=clock) as sim:
-        summary = _run(tmp_path, sim, data, clock, rate=None, wait_for_quota=True, account_timezone="America/New_York")
-        stats = sim.client.stats()
-        counts = accepted(sim)
-    assert summary.exit_code == 0, summary.render()
-    assert summary.stats["quota_waits"] == 1
-    assert "daily quota used: waiting until 00:00 America/New_York" in caplog.text
-    assert stats["rate_limited"].get("DAILY", 0) == 0
-    assert_exactly_once(counts, data.valid)
-    assert clock.time() >= midnight  # it went on after New York's midnight, not before
+    assert clock.time() >= midnight  # it went on after the account's midnight, not before
 
 
 def test_a_same_day_rerun_sends_nothing_once_only_the_reserve_is_left(
@@ -311,7 +294,7 @@ def test_a_signal_during_the_quota_wait_stops_at_once_with_exit_3(tmp_path: Path
     handler = OnWait()
     logger = logging.getLogger("media_import")
     logger.addHandler(handler)
-    clock = ScaledClock(speed=1, start=_midnight_utc() - 3600)  # an hour to midnight
+    clock = ScaledClock(speed=1, start=_midnight_in("UTC") - 3600)  # an hour to midnight
     try:
         with Simulator(SimulatorConfig(burst=0, daily=20), clock=clock) as sim:
             summary = _run(tmp_path, sim, data, clock, rate=None, wait_for_quota=True)
