@@ -71,20 +71,31 @@ class Reads:
         return counted
 
 
+def _ready(
+    tmp_path: Path, cli: Cli, make_simulator: Callable[..., Simulator], monkeypatch: pytest.MonkeyPatch, rows: int
+) -> tuple[Simulator, list[Path], Reads]:
+    """A simulator that knows the contacts, two input files, the mapping and the token; reads counted."""
+    sim = make_simulator(burst=0, contacts=EMAILS)
+    inputs = _write(tmp_path / "in", files=2, rows=rows)
+    cli.use_mapping(MAPPING)
+    cli.token(sim.token)
+    return sim, inputs, Reads(monkeypatch)
+
+
+def _once_each(inputs: list[Path]) -> Counter[tuple[str, str]]:
+    """Each input read once before the events (prepass) and once for them (pipeline)."""
+    return Counter((module, p.name) for module in ("prepass", "pipeline") for p in inputs)
+
+
 def test_a_run_with_contacts_and_media_reads_each_input_once_before_the_events(
     tmp_path: Path, cli: Cli, make_simulator: Callable[..., Simulator], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sim = make_simulator(burst=0, contacts=EMAILS)
-    inputs = _write(tmp_path / "in", files=2, rows=12)
-    cli.use_mapping(MAPPING)
-    cli.token(sim.token)
-    reads = Reads(monkeypatch)
+    sim, inputs, reads = _ready(tmp_path, cli, make_simulator, monkeypatch, rows=12)
     results = tmp_path / "r.csv"
     code, _, err = cli("run", tmp_path / "in", "-m", cli.mapping, "--results", results, "--state-dir", cli.state,
                        "--base-url", sim.url, "--rate", "none")  # fmt: skip
     assert code == 0, err
-    names = [p.name for p in inputs]
-    assert reads.count == Counter({**{("prepass", n): 1 for n in names}, **{("pipeline", n): 1 for n in names}})
+    assert reads.count == _once_each(inputs)
     # The first read asks for the columns the contact match and the media rules name, no others.
     assert reads.columns["prepass"] == ["email", "seconds", "title", "video_id"]
     s = summary_of(results)
@@ -100,17 +111,12 @@ def test_a_run_with_contacts_and_media_reads_each_input_once_before_the_events(
 def test_dry_run_plans_from_the_checks_own_read(
     tmp_path: Path, cli: Cli, make_simulator: Callable[..., Simulator], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sim = make_simulator(burst=0, contacts=EMAILS)
-    inputs = _write(tmp_path / "in", files=2, rows=5)
-    cli.use_mapping(MAPPING)
-    cli.token(sim.token)
-    reads = Reads(monkeypatch)
+    sim, inputs, reads = _ready(tmp_path, cli, make_simulator, monkeypatch, rows=5)
     code, out, err = cli("run", tmp_path / "in", "-m", cli.mapping, "--results", tmp_path / "r.csv", "--dry-run",
                          "--state-dir", cli.state, "--base-url", sim.url)  # fmt: skip
     assert code in (0, 1), err
-    names = [p.name for p in inputs]
     # One read for the media (their columns alone), one for the report and the plan together.
-    assert reads.count == Counter({**{("prepass", n): 1 for n in names}, **{("pipeline", n): 1 for n in names}})
+    assert reads.count == _once_each(inputs)
     assert "Plan: " in out + err
     assert sim.client.stats()["requests_total"] == 0
 
