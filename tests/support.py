@@ -214,19 +214,14 @@ class SimulatorProxy:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with proxy._lock:
                     reply = proxy.intercept(self.path, raw)
-                if reply is None:
-                    reply = proxy._forward(self.path, raw, dict(self.headers.items()))
-                status, body, headers = reply
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
+                self._answer(reply if reply is not None else proxy._forward(self.path, raw, dict(self.headers.items())))
 
             def _pass_on(self) -> None:  # media object listings and updates go through untouched
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                status, body, headers = proxy._forward(self.path, raw, dict(self.headers.items()), self.command)
+                self._answer(proxy._forward(self.path, raw, dict(self.headers.items()), self.command))
+
+            def _answer(self, reply: Reply) -> None:
+                status, body, headers = reply
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 for k, v in headers.items():
