@@ -44,12 +44,12 @@ MEAN_ANSWER_S = 0.25  # the simulator answers in 100–400 ms
 BARE_REQUESTS = 500
 
 
-def _send(sim: SimulatorProcess, path: Path, work: Path, **opts: Any) -> dict[str, Any]:
+def _send(sim: SimulatorProcess, path: Path, media: list[dict[str, Any]], work: Path, **opts: Any) -> dict[str, Any]:
     """One ``Runner`` run in a fresh process with a fresh state directory, then the server's stats."""
     client = SimulatorClient(sim.url)
     try:
         client.reset()
-        _seed_media(client, path)
+        _seed_media(client, media)
         state = work / f"state-{time.monotonic_ns()}"
         args = ["send", str(path), "--url", sim.url, "--token", sim.token, "--state-dir", str(state)]
         args += ["--results", str(state) + ".results.csv"]
@@ -63,21 +63,11 @@ def _send(sim: SimulatorProcess, path: Path, work: Path, **opts: Any) -> dict[st
         client.close()
 
 
-def _seed_media(client: SimulatorClient, path: Path) -> None:
-    """The account already holds the input's media, as after a first `media sync`: the objects its
-    media_bridge_id values name, and its external_id media as the run describes them (their type
-    included: vid-3 as a VIDEO and as an IMAGE are two objects). Part B measures sending events; the
-    run still lists the account's media to learn their ids (``_list_pages`` requests)."""
-    known = client.media()["objects"]
-    ids = {o.get("id") for o in known}
-    pairs = {(o.get("externalId"), o.get("mediaType")) for o in known}
-    objects = [o for o in sample_objects() if o["id"] not in ids]
-    objects += [o for o in _input_media(path) if (o["externalId"], o["mediaType"]) not in pairs]
-    if objects:
-        client.seed_media(objects)
-
-
-def _input_media(path: Path) -> list[dict[str, Any]]:
+def _account_media(path: Path) -> list[dict[str, Any]]:
+    """The account's media, as after a first `media sync`: the objects the input's media_bridge_id
+    values name, and its external_id media as the run describes them (their type included: vid-3 as a
+    VIDEO and as an IMAGE are two objects). Part B measures sending events; the run still lists these
+    to learn their ids (the listing pages of the ideal)."""
     from importer.mapping.spec import load_mapping
     from importer.run.media import gather
     from importer.run.pipeline import Pipeline
@@ -85,12 +75,20 @@ def _input_media(path: Path) -> list[dict[str, Any]]:
     pipeline = Pipeline(load_mapping(str(MAPPING)), [str(path)])
     pipeline.preflight()
     table = gather(pipeline).table.select(["externalId", "mediaType", "title"])
-    return [row for row in table.to_pylist() if row["mediaType"] is not None]
+    return sample_objects() + [row for row in table.to_pylist() if row["mediaType"] is not None]
 
 
-def _list_pages(path: Path) -> int:
-    """Requests a run with a fresh state makes to list the account's media (pages of 100)."""
-    return math.ceil((len(sample_objects()) + len(_input_media(path))) / PAGE_SIZE)
+def _seed_media(client: SimulatorClient, media: list[dict[str, Any]]) -> None:
+    """Seed the objects of ``media`` the simulator does not hold yet (it keeps media across resets)."""
+
+    def key(o: dict[str, Any]) -> object:
+        return o["id"] if "id" in o else (o["externalId"], o["mediaType"])
+
+    known = client.media()["objects"]
+    held = {o.get("id") for o in known} | {(o.get("externalId"), o.get("mediaType")) for o in known}
+    objects = [o for o in media if key(o) not in held]
+    if objects:
+        client.seed_media(objects)
 
 
 def _span(client: SimulatorClient, accepted: int) -> float | None:
@@ -109,7 +107,8 @@ def _professional(
     path = send_input(events, log)
     limit, window_s = PRO_LIMIT, PRO_WINDOW_MS / 1000
     left = limit - int(limit * background)
-    pages = _list_pages(path)
+    media = _account_media(path)
+    pages = math.ceil(len(media) / PAGE_SIZE)
     # The listing pages go one after another (each needs the last one's cursor), then the events
     # at the capacity left: the least a run that makes the media sure before its events can take.
     listing = pages * MEAN_ANSWER_S
@@ -126,7 +125,7 @@ def _professional(
                 f"integration, latency 100–400 ms, --rate {limit}/{window_s:g}s (run {rep}/{repeat}) ..."
             )
             time.sleep(window_s)  # the previous run's window drains
-            r = _send(sim, path, work, rate=f"{limit}/{window_s:g}s", concurrency=8)
+            r = _send(sim, path, media, work, rate=f"{limit}/{window_s:g}s", concurrency=8)
             runs.append(r)
             log(
                 f"  {r['summary']['counts']['sent']:,} sent in {r['wall_s']:.2f} s (ideal {ideal:.1f} s), "
