@@ -9,6 +9,7 @@ threads ever write the same file.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -156,7 +157,7 @@ class RunOwner:
         reason and field that points at the results file listing them. Their ``error`` says which run
         left them; the run's own counts do not include them.
         """
-        carried: dict[str, int] = {}
+        carried: Counter[str] = Counter()
         files = self.journal.results_files()
         try:
             for rows in self.journal.unresolved(self.journal.run_id):
@@ -174,12 +175,11 @@ class RunOwner:
                         event_key=[key_text(k1, k2) for k1, k2 in zip(cols[8], cols[9], strict=True)],
                     )
                 )
-                for status in cols[3]:
-                    carried[status] = carried.get(status, 0) + 1
+                carried.update(cols[3])
             invalid = invalid_before(self.journal.db, self.journal.run_id)
         except sqlite3.Error as exc:
             self.on_error(TerminalError(f"cannot read the journal {self.journal.path} ({exc})"))
-            return carried
+            return dict(carried)
         if invalid:
             errors = [
                 f"{count:,} invalid row{'' if count == 1 else 's'}: {reason}"
@@ -195,7 +195,7 @@ class RunOwner:
                 )
             )
             carried["invalid"] = sum(r[3] for r in invalid)
-        return carried
+        return dict(carried)
 
     def _journal(self, call: Any, *args: Any) -> None:
         """A journal write; one that fails (a full disk) stops the run through ``on_error``."""
