@@ -76,22 +76,36 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> Backfill:
     return Backfill(state, page, sim.token, summaries, accepted, len(proxy.rejected))
 
 
-def _unread(state: Path) -> int:
-    """The runner's estimate of the events in inputs it did not read (it stopped early)."""
+def _saved(state: Path, name: str) -> dict[str, Any] | None:
     db = sqlite3.connect(state / "journal.sqlite")
     try:
-        row = db.execute("SELECT value FROM state WHERE name = 'backfill'").fetchone()
+        row = db.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
     finally:
         db.close()
-    if row is None:
-        return 0
-    saved: dict[str, int] = json.loads(row[0])
-    return int(saved["unread_events"] or 0)
+    return None if row is None else dict(json.loads(row[0]))
 
 
-def _days_left(backfill: Backfill) -> int:
-    to_send = int(backfill.summaries[1]["counts"]["not_sent"]) + _unread(backfill.state)
-    return math.ceil(to_send / (DAILY - math.ceil(DAILY * 0.05)))
+def _unread(state: Path) -> int:
+    """The runner's estimate of the events in inputs it did not read (it stopped early)."""
+    saved = _saved(state, "backfill")
+    return 0 if saved is None else int(saved["unread_events"] or 0)
+
+
+def _days_left(backfill: Backfill, now: float) -> int:
+    """Day by day: what the second run left of today's quota (above the reserve) until the reset,
+    then a full day's quota less the reserve; a day that sends nothing is not counted."""
+    quota = _saved(backfill.state, "daily_quota")
+    assert quota is not None
+    reserve = math.ceil(DAILY * 0.05)
+    left = int(backfill.summaries[1]["counts"]["not_sent"]) + _unread(backfill.state)
+    today = DAILY - reserve if now >= quota["reset_at"] else max(0, int(quota["remaining"]) - reserve)
+    days = 0
+    for can_send in [today] + [DAILY - reserve] * left:
+        if left <= 0:
+            break
+        days += 1 if can_send else 0
+        left -= can_send
+    return days
 
 
 def test_the_figures_come_from_the_state_directory(backfill: Backfill) -> None:
@@ -108,7 +122,9 @@ def test_the_figures_come_from_the_state_directory(backfill: Backfill) -> None:
     }
     assert data.pending == {"not_sent": not_sent, "failed_transient": 0, "failed_terminal": backfill.refused}
     assert data.daily == DAILY
-    assert data.days_left == _days_left(backfill)
+    assert data.reset_at is not None
+    for now in (data.reset_at - 1, data.reset_at + 1):  # before the reset today's rest counts; after, not
+        assert gather(backfill.state, now=now).days_left == _days_left(backfill, now)
     assert sum(b.requests for b in data.bins) == first["requests"] + second["requests"]
     assert sum(b.retries for b in data.bins) == first["retries"] + second["retries"]
     assert data.contacts == len({e.get("contactId", e.get("contactUtk")) for e in backfill.accepted})
@@ -209,7 +225,7 @@ def test_the_page_renders_in_chromium_without_errors(backfill: Backfill, tmp_pat
         assert chart["width"] > 300 and chart["height"] > 50, chart
     assert all(c["patterns"] for c in charts if c["key"] in ("progress", "days", "reasons"))  # not colour alone
     assert sent_card == number(len(backfill.accepted))
-    days = _days_left(backfill)
+    days = _days_left(backfill, backfill.page.stat().st_mtime)  # as of when the run wrote the page
     assert days_card == f"{days} day{'s' if days != 1 else ''}"
     assert runs == 2
     assert printed_details == "none"
