@@ -12,15 +12,10 @@ from pathlib import Path
 
 import httpx
 import pyarrow as pa
-from send.helpers import MAPPING, Input, Script, echo, error
+from send.helpers import Input, Script, echo, error, run_scripted
 from support import Cli
 
-from importer.hubspot.auth import Credentials
 from importer.hubspot.sender import RetryPolicy
-from importer.mapping.spec import load_mapping
-from importer.run.options import MediaOptions
-from importer.run.pipeline import Pipeline
-from importer.run.runner import Runner, RunOptions
 from importer.simulator import Simulator
 from importer.state.activity import DAY_MS, SAMPLES, SendMeter, contact_hash, migrate, record_invalid
 from importer.state.journal import SCHEMA, Journal
@@ -152,17 +147,7 @@ def test_a_run_records_requests_retries_and_429s_per_window(tmp_path: Path) -> N
 
     steps = [error(429, headers={"Retry-After": "0"}), error(503), error(429, headers={"Retry-After": "0"})]
     script = Script(*steps, then=answer)
-    options = RunOptions(
-        base_url="https://api.hubapi.com",
-        state_dir=str(tmp_path / "state"),
-        rate=None,
-        retry=FAST,
-        transport=script.transport,
-        media=MediaOptions(sync=False),
-    )  # fmt: skip  (the script answers events only)
-    summary = Runner(options, Credentials("pat-na1-report-test"), tmp_path / "results.csv").run(
-        Pipeline(load_mapping(str(MAPPING)), [str(data.path)])
-    )
+    summary = run_scripted(tmp_path, data, script, FAST, tmp_path / "results.csv")
     assert summary.exit_code == 0
     db = _db(tmp_path / "state")
     requests, retries, limited = db.execute(

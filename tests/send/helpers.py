@@ -24,6 +24,7 @@ from support import (
 )
 
 from importer.clock import Clock
+from importer.hubspot.sender import RetryPolicy
 from importer.simulator import Simulator
 from importer.state.summary import RunSummary
 
@@ -166,3 +167,25 @@ def run_on_clock(state: Path, sim: Simulator, data_path: Path, clock: Clock, **o
         setattr(opts, name, value)
     results = state.parent / f"{state.name}-results.csv"
     return Runner(opts, credentials, results).run(Pipeline(load_mapping(str(MAPPING)), [str(data_path)]))
+
+
+def run_scripted(tmp_path: Path, data: Input, script: Script, retry: RetryPolicy, results: Path) -> RunSummary:
+    """``Runner.run`` in this process against ``script`` (events only: no media sync), state in
+    ``tmp_path / "state"``, with the retry policy ``retry``."""
+    from importer.hubspot.auth import Credentials
+    from importer.mapping.spec import load_mapping
+    from importer.run.options import MediaOptions, RunOptions
+    from importer.run.pipeline import Pipeline
+    from importer.run.runner import Runner
+
+    options = RunOptions(
+        base_url="https://api.hubapi.com",
+        state_dir=str(tmp_path / "state"),
+        rate=None,
+        retry=retry,
+        transport=script.transport,
+        media=MediaOptions(sync=False),  # the script answers events only; media sync has tests of its own
+    )
+    return Runner(options, Credentials("pat-na1-scripted-test"), results).run(
+        Pipeline(load_mapping(str(MAPPING)), [str(data.path)])
+    )

@@ -8,31 +8,16 @@ from pathlib import Path
 
 import httpx
 
-from importer.hubspot.auth import Credentials
 from importer.hubspot.sender import RetryPolicy
-from importer.mapping.spec import load_mapping
-from importer.run.options import MediaOptions, RunOptions
-from importer.run.pipeline import Pipeline
-from importer.run.runner import Runner
 
-from .helpers import MAPPING, Input, Script, echo, journal_statuses, key_of, results_rows
+from .helpers import Input, Script, echo, journal_statuses, key_of, results_rows, run_scripted
 
 FAST = RetryPolicy(max_attempts=3, max_seconds=30.0, base_delay=0.001, max_delay=0.005)
 
 
 def _run(tmp_path: Path, data: Input, script: Script, name: str = "results.csv") -> tuple[int, dict, list]:  # type: ignore[type-arg]
-    options = RunOptions(
-        base_url="https://api.hubapi.com",
-        state_dir=str(tmp_path / "state"),
-        rate=None,
-        retry=FAST,
-        transport=script.transport,
-        media=MediaOptions(sync=False),  # the script answers events only; media sync has tests of its own
-    )
     results = tmp_path / name
-    summary = Runner(options, Credentials("pat-na1-runner-test"), results).run(
-        Pipeline(load_mapping(str(MAPPING)), [str(data.path)])
-    )
+    summary = run_scripted(tmp_path, data, script, FAST, results)
     return summary.exit_code, summary.to_dict(), results_rows(results)
 
 
