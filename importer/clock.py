@@ -104,3 +104,18 @@ class ManualClock:
 def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as people say it: ``2 d 3 h``, ``5 h 12 min``, ``4 min 10 s``, ``9 s``."""
+    seconds = max(0, round(seconds))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from importer.cli import options as cli_options
 from importer.errors import EXIT_OK, EXIT_ROWS, ConfigError
 
 EXAMPLES = """A first backfill: 'media sync' (or the first 'run', which syncs media first), then 'run'.
@@ -62,8 +63,6 @@ def media_options(args: argparse.Namespace, *, update: bool = False) -> Any:
 
 
 def register(sub: Any) -> None:
-    from importer.cli.main import _add_common_options, _add_mapping_options, _add_send_options
-
     media = sub.add_parser(
         "media",
         help="media objects in HubSpot: create those the inputs' events refer to",
@@ -82,8 +81,8 @@ def register(sub: Any) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_common_options(p, argparse.SUPPRESS)  # --debug / --quiet after the action's name too
-    _add_mapping_options(p)
+    cli_options.add_common_options(p, argparse.SUPPRESS)  # --debug / --quiet after the action's name too
+    cli_options.add_mapping_options(p)
     p.add_argument(
         "--dry-run",
         action="store_true",
@@ -96,12 +95,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_object_type_option(p)
-    _add_send_options(p)
+    cli_options.add_send_options(p)
     p.set_defaults(func=cmd_media_sync, force=False, results_all=False)
 
 
 def cmd_media_sync(args: argparse.Namespace) -> int:
-    from importer.cli.main import _run_options
     from importer.hubspot.auth import Credentials
     from importer.mapping.spec import load_mapping
     from importer.run.media import sync_command
@@ -113,7 +111,7 @@ def cmd_media_sync(args: argparse.Namespace) -> int:
             f"{args.mapping} has no media: section",
             hint="describe the media objects in the mapping (README: 'Media objects'), e.g. media: {title: name}",
         )
-    run = _run_options(args, "media sync")
+    run = cli_options.run_options(args, "media sync")
     credentials = None
     if not args.dry_run:
         credentials = Credentials.from_options(args.token_file, args.client_id, args.client_secret, args.refresh_token)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from html import escape
 
+from importer.clock import format_duration
 from importer.dashboard.charts import Chart
 from importer.dashboard.data import ReportData, Run
 from importer.dashboard.text import number, percent, when
-from importer.hubspot.pacing import format_duration, per_day
+from importer.hubspot.pacing import per_day
 
 EXIT_MEANING = {
     0: "all sent",

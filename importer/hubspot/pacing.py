@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from importer.clock import SYSTEM, Clock
+from importer.clock import SYSTEM, Clock, format_duration
 from importer.errors import ConfigError, QuotaExhausted
 
 log = logging.getLogger("media_import")
@@ -372,17 +372,3 @@ def days_left(to_send: int, daily: int | None, reserve: int, left_today: int | N
 def per_day(daily: int, reserve: int) -> int:
     """Requests a day leaves for the backfill: the daily quota less the reserve."""
     return max(1, daily - reserve)
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{secs} s"

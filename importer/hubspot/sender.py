@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from importer.clock import SYSTEM, Clock
+from importer.clock import SYSTEM, Clock, format_duration
 from importer.errors import (
     AnswerTimeout,
     AuthError,
@@ -59,7 +59,7 @@ from importer.errors import (
     redact,
 )
 from importer.hubspot.auth import Credentials, RefreshFailed
-from importer.hubspot.pacing import DailyQuota, RateLimiter, format_duration
+from importer.hubspot.pacing import DailyQuota, RateLimiter
 
 log = logging.getLogger("media_import")
 

@@ -249,7 +249,7 @@ def use_contact_cache(pipeline: Pipeline, state_dir: str) -> None:
 
 def format_status(report: dict[str, Any]) -> str:
     """``status`` as text: one line per run, the totals, pending events and the last quota."""
-    from importer.hubspot.pacing import format_duration
+    from importer.clock import format_duration
 
     lines = [f"State directory {report['state_dir']}"]
     for run in report["runs"]:

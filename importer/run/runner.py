@@ -21,11 +21,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from importer.clock import format_duration
 from importer.errors import EXIT_CONFIG, ImporterError, Interrupted, QuotaExhausted, TerminalError, redact
 from importer.hubspot.auth import Credentials
 from importer.hubspot.contacts import NOT_FOUND, ContactCache, hubspot_lookups, install_cached, resolve
 from importer.hubspot.events import Event, external_id_of
-from importer.hubspot.pacing import DailyQuota, RateLimiter, format_duration, per_day
+from importer.hubspot.pacing import DailyQuota, RateLimiter, per_day
 from importer.hubspot.sender import Sender
 from importer.mapping.media import MediaResolver, MediaTable
 from importer.run.admission import Admission, Admitted, leftover_events

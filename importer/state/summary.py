@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from importer.hubspot.pacing import format_duration
+from importer.clock import format_duration
 
 COUNTED = ("sent", "skipped", "invalid", "failed", "not_sent", "possibly_sent")
 

@@ -10,9 +10,9 @@ import random
 
 import pytest
 
-from importer.clock import ScaledClock
+from importer.clock import ScaledClock, format_duration
 from importer.errors import ConfigError, QuotaExhausted
-from importer.hubspot.pacing import DailyQuota, Rate, RateLimiter, format_duration, plan_text
+from importer.hubspot.pacing import DailyQuota, Rate, RateLimiter, plan_text
 from importer.hubspot.sender import check_base_url
 
 _real_sleep = asyncio.sleep
