@@ -20,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import numpy as np
@@ -32,7 +32,6 @@ import pyarrow.compute as pc
 from importer.errors import ConfigError
 from importer.hubspot.sender import Sender
 from importer.mapping.media import TEXT_PROPERTIES, MediaTable
-from importer.state.media import MediaMap, MediaRecord
 
 OBJECTS_API_VERSION = "2026-09"
 OBJECTS_PATH = f"/media-bridge/{OBJECTS_API_VERSION}/objects"
@@ -59,6 +58,27 @@ OBJECTS_FIELDS = {
     "poster_url": "posterUrl",
     "details_page_link": "detailsPageLink",
 }
+
+
+@dataclass(frozen=True)
+class MediaRecord:
+    """One media object HubSpot has: its externalId, media type, object id and the digest of the
+    properties last sent (None: found by a listing, not sent by this importer)."""
+
+    external_id: str
+    media_type: str | None
+    object_id: int
+    digest: str | None
+
+
+class IdStore(Protocol):
+    """Where the sync keeps what HubSpot answered (``importer.state.media.MediaMap``: the state directory)."""
+
+    def record(self, records: Iterable[MediaRecord]) -> None: ...
+
+    def lookup(self, external_ids: pa.Array) -> tuple[pa.Array, pa.Array]:
+        """Per externalId: the object id (null: unknown) and the digest last sent."""
+        ...
 
 
 @dataclass
@@ -191,7 +211,7 @@ class Backend:
     def existing(self, media_type: str) -> AsyncIterator[list[tuple[str, int]]]:
         raise NotImplementedError
 
-    async def create(self, items: list[MediaItem], done: MediaMap) -> None:
+    async def create(self, items: list[MediaItem], done: IdStore) -> None:
         raise NotImplementedError
 
     async def update(self, item: MediaItem, object_id: int) -> str | None:
@@ -223,7 +243,7 @@ class CrmBackend(Backend):
         props["hs_external_id"] = item.external_id
         return props
 
-    async def create(self, items: list[MediaItem], done: MediaMap) -> None:
+    async def create(self, items: list[MediaItem], done: IdStore) -> None:
         for start in range(0, len(items), BATCH_SIZE):
             chunk = items[start : start + BATCH_SIZE]
             inputs = [{"properties": self.properties(i), "objectWriteTraceId": i.external_id} for i in chunk]
@@ -261,7 +281,7 @@ class ObjectsBackend(Backend):
             yield [(str(o["externalId"]), int(o["id"])) for o in results
                    if o.get("externalId") and str(o.get("id", "")).isdigit()]  # fmt: skip
 
-    async def create(self, items: list[MediaItem], done: MediaMap) -> None:
+    async def create(self, items: list[MediaItem], done: IdStore) -> None:
         async def one(item: MediaItem) -> None:
             body, error = await self._call("create", "POST", OBJECTS_PATH, self.fields(item))
             if body is not None and str(body.get("id", "")).isdigit():
@@ -317,7 +337,7 @@ class SyncPlan:
     digests: pa.Array  # the digest last sent per media, null when unknown
 
     @classmethod
-    def of(cls, media: MediaTable, id_map: MediaMap, api: str) -> SyncPlan:
+    def of(cls, media: MediaTable, id_map: IdStore, api: str) -> SyncPlan:
         ids, sent = id_map.lookup(media.table.column("externalId").combine_chunks())
         return cls(media, media.problems(api), ids, sent)
 
@@ -343,7 +363,7 @@ class SyncPlan:
 
 async def sync(
     plan: SyncPlan,
-    id_map: MediaMap,
+    id_map: IdStore,
     sender: Sender,
     *,
     api: str,
@@ -381,7 +401,7 @@ async def sync(
     return report
 
 
-async def _update(plan: SyncPlan, id_map: MediaMap, backend: Backend, report: SyncReport) -> None:
+async def _update(plan: SyncPlan, id_map: IdStore, backend: Backend, report: SyncReport) -> None:
     known = pc.and_(pc.is_null(plan.problems), pc.is_valid(plan.known))
     current = digests(plan.media)
     changed = pc.and_(known, pc.fill_null(pc.not_equal(current, plan.digests), True))

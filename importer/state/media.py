@@ -11,22 +11,15 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from importer.hubspot.media import MediaRecord
+
 _SCHEMA = """CREATE TABLE IF NOT EXISTS media_objects (
     external_id TEXT PRIMARY KEY, media_type TEXT, object_id INTEGER NOT NULL, digest TEXT,
     synced_at REAL NOT NULL) WITHOUT ROWID"""
-
-
-@dataclass(frozen=True)
-class MediaRecord:
-    external_id: str
-    media_type: str | None
-    object_id: int
-    digest: str | None
 
 
 class MediaMap:
