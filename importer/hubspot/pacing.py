@@ -254,6 +254,13 @@ class DailyQuota:
         return max(0, self.remaining - self.reserve - self.in_flight)
 
     @property
+    def held_in_flight(self) -> bool:
+        """What is left above the reserve is all booked by requests in flight. Their answers tell
+        whether HubSpot had counted them already in the figure last seen: then some of it is free."""
+        self.roll_over()
+        return self.remaining is not None and self.in_flight > 0 and self.remaining - self.reserve > 0
+
+    @property
     def exhausted(self) -> bool:
         """Only the reserve is left (after forgetting a quota whose reset time has passed)."""
         self.roll_over()

@@ -239,6 +239,7 @@ class Sender:
         self._reach = _Reachability(clock)
         self._stopping = asyncio.Event()
         self._quota_wait = asyncio.Lock()
+        self._answer = asyncio.Event()  # set (and replaced) when a request of the quota ends
         self._slots = asyncio.Semaphore(concurrency)  # the pool bounds real connections; this any transport
         self._urls: dict[str, httpx.URL] = {}  # absolute, parsed once: httpx parses a relative one per request
         parts = urlsplit(self.base_url)
@@ -296,22 +297,51 @@ class Sender:
             if self.on_notice is not None:
                 self.on_notice("sending")
 
-    async def post(self, path: str, content: bytes, method: str = "POST") -> tuple[httpx.Response, str]:
-        """One paced request and the token it used; transport failures come back as ``NetworkError``."""
+    def _request_ended(self) -> None:
+        """Wake the tasks waiting for an answer of the quota's requests in flight (``_book``)."""
+        self._answer.set()
+        self._answer = asyncio.Event()
+
+    async def _next_answer(self) -> None:
+        """Wait until a request in flight ends (its headers observed), unless the run stops first."""
+        answer = asyncio.ensure_future(self._answer.wait())
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({answer, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            answer.cancel()
+            stopper.cancel()
+        await self._pause(0)  # Interrupted when the run stopped
+
+    async def _book(self) -> int:
+        """A rate-limiter slot and one request of the daily quota, claimed. When only requests in
+        flight hold what is left above the reserve, wait for their answers rather than stop: HubSpot
+        may have counted some of them already. ``QuotaExhausted`` once only the reserve is left
+        (or, with ``wait_for_quota``, a wait until the reset)."""
         while True:
             try:
                 self.quota.check()
-                break
             except QuotaExhausted:
-                if not self.wait_for_quota:
+                if self.quota.held_in_flight:
+                    await self._next_answer()
+                elif self.wait_for_quota:
+                    await self._wait_for_quota_reset()
+                else:
                     raise
-                await self._wait_for_quota_reset()
-        ticket = await self.limiter.acquire()
-        answered = claimed = counted = False
+                continue
+            ticket = await self.limiter.acquire()
+            try:
+                # Claimed after the wait for a slot: answers that arrived meanwhile may have used the quota up.
+                self.quota.claim()
+                return ticket
+            except QuotaExhausted:
+                self.limiter.done(ticket)  # no request made: back to the check above
+
+    async def post(self, path: str, content: bytes, method: str = "POST") -> tuple[httpx.Response, str]:
+        """One paced request and the token it used; transport failures come back as ``NetworkError``."""
+        ticket = await self._book()
+        answered = counted = False
         try:
-            # Claimed after the wait for a slot: answers that arrived meanwhile may have used the quota up.
-            self.quota.claim()
-            claimed = True
             token = await self.credentials.token(self.client)
             self.stats.requests += 1
             self.stats.in_flight += 1
@@ -336,17 +366,18 @@ class Sender:
         except httpx.TransportError as exc:
             raise NetworkError(f"connection error ({type(exc).__name__})") from None
         finally:
-            if claimed:
-                self.quota.release(answered)
+            self.quota.release(answered)
             if counted:
                 self.stats.in_flight -= 1
             if not answered:  # no answer to learn from: the slot still counts one window from now
                 self.limiter.done(ticket)
+                self._request_ended()
         self._reach.answered()
         # Learn the window from the headers before booking this answer's slot in it.
         self.limiter.observe(response.headers, ticket)
         self.limiter.done(ticket)
         self.quota.observe(response.headers)
+        self._request_ended()
         return response, token
 
     async def send(

@@ -546,6 +546,54 @@ def test_daily_headers_stop_the_run_when_only_the_reserve_is_left(reserve: float
     assert (quota.daily, quota.remaining, quota.usable) == (100, 10 - sent, 0)
 
 
+@pytest.mark.parametrize("slow_every", [2, 3, 4])
+def test_at_the_end_of_the_quota_the_answers_in_flight_decide_and_every_request_above_the_reserve_is_used(
+    slow_every: int,
+) -> None:
+    """HubSpot counts a request when it arrives; answers come back out of order (every Nth slow).
+    A later answer's figure already counts the slow requests still in flight, so the sender waits
+    for them instead of stopping while some of the quota above the reserve is free."""
+    used = [0]
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        used[0] += 1
+        left = 40 - used[0]  # 40 left of 100 before the run; the reserve is 5
+        await asyncio.sleep(0.03 if used[0] % slow_every == 0 else 0.001)
+        headers = {"X-HubSpot-RateLimit-Daily": "100", "X-HubSpot-RateLimit-Daily-Remaining": str(left)}
+        return echo(request, headers=headers)
+
+    script = Script(then=answer)  # type: ignore[arg-type]
+    quota = DailyQuota(0.05)
+
+    async def main() -> tuple[list[Outcome], list[ImporterError]]:
+        sender = make_sender(script, quota=quota, concurrency=4)
+        sessions = iter(f"s{i}" for i in range(60))
+        outcomes: list[Outcome] = []
+        stops: list[ImporterError] = []
+
+        async def worker() -> None:  # as the run's send loop: the first stop ends every worker
+            for session in sessions:
+                if stops:
+                    return
+                try:
+                    outcomes.append(await sender.send(payload(session), (session, "STARTED")))
+                except ImporterError as exc:
+                    stops.append(exc)
+                    sender.stop()
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(4)))
+            return outcomes, stops
+        finally:
+            await sender.aclose()
+
+    outcomes, stops = asyncio.run(main())
+    assert [o.status for o in outcomes] == ["sent"] * 35  # all of it but the reserve
+    assert len(script.requests) == used[0] == 35
+    assert isinstance(stops[0], QuotaExhausted)
+    assert (quota.remaining, quota.in_flight, quota.usable) == (5, 0, 0)
+
+
 # ---- concurrency and pacing through the sender -----------------------------------------------
 
 
