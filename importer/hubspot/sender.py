@@ -33,7 +33,7 @@ import logging
 import os
 import random
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -263,18 +263,22 @@ class Sender:
         """The run is stopping: waits (quota, backoff, 429 pauses) end with ``Interrupted`` at once."""
         self._stopping.set()
 
-    async def _pause(self, seconds: float) -> None:
-        """Sleep ``seconds`` of the sender's clock, unless the run stops first."""
-        if seconds > 0:
-            sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+    async def _until(self, waited: Coroutine[Any, Any, Any] | None) -> None:
+        """Await ``waited`` (None: nothing), unless the run stops first: then ``Interrupted``."""
+        if waited is not None:
+            done = asyncio.ensure_future(waited)
             stopper = asyncio.ensure_future(self._stopping.wait())
             try:
-                await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({done, stopper}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                sleeper.cancel()
+                done.cancel()
                 stopper.cancel()
         if self._stopping.is_set():
             raise Interrupted("the run stopped before this event was sent", hint="run the same command again")
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` of the sender's clock, unless the run stops first."""
+        await self._until(self.clock.sleep(seconds) if seconds > 0 else None)
 
     async def _wait_for_quota_reset(self) -> None:
         """Sleep until the daily quota resets; the first task waits, the others wait for it."""
@@ -302,17 +306,6 @@ class Sender:
         self._answer.set()
         self._answer = asyncio.Event()
 
-    async def _next_answer(self) -> None:
-        """Wait until a request in flight ends (its headers observed), unless the run stops first."""
-        answer = asyncio.ensure_future(self._answer.wait())
-        stopper = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({answer, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            answer.cancel()
-            stopper.cancel()
-        await self._pause(0)  # Interrupted when the run stopped
-
     async def _book(self) -> int:
         """A rate-limiter slot and one request of the daily quota, claimed. When only requests in
         flight hold what is left above the reserve, wait for their answers rather than stop: HubSpot
@@ -323,7 +316,7 @@ class Sender:
                 self.quota.check()
             except QuotaExhausted:
                 if self.quota.held_in_flight:
-                    await self._next_answer()
+                    await self._until(self._answer.wait())  # a request in flight ends, its headers seen
                 elif self.wait_for_quota:
                     await self._wait_for_quota_reset()
                 else:
