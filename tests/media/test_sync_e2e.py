@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support import REPO, Cli, media_requests
+from support import REPO, Cli, CliResult, media_requests
 
 from importer.simulator import Simulator
 
-from .helpers import creates, mapping, object_types, ours, write_plays
+from .helpers import Plays, creates, mapping, object_types, ours, write_plays
 
 MakeSim = Callable[..., Simulator]
 ROUTES = ("crm", "objects")
@@ -28,6 +28,12 @@ ROUTES = ("crm", "objects")
 def _use(cli: Cli, sim: Simulator, api: str) -> None:
     cli.use_mapping(mapping(api, object_types(sim) if api == "crm" else None))
     cli.token(sim.token)
+
+
+def _sync(cli: Cli, sim: Simulator, plays: Plays, *options: str) -> CliResult:
+    """``media sync`` of ``plays`` against the simulator, no client-side rate limit, quiet."""
+    return cli("media", "sync", plays.path, *options, "-m", cli.mapping, "--state-dir", cli.state,
+               "--base-url", sim.url, "--rate", "none", "-q")  # fmt: skip
 
 
 @pytest.mark.parametrize("api", ROUTES)
@@ -126,8 +132,7 @@ def test_retry_after_a_media_sync_sends_the_held_events_with_their_new_media_ids
     assert held and all("mediaBridgeId" not in json.loads(r["payload"]) for r in ran.rows if r["status"] == "failed")
     # HubSpot takes the media now; `media sync` creates it; `retry` sends the held events with its id.
     sim.client.seed_media(refuse=dict.fromkeys(refused))
-    code, out, _ = cli("media", "sync", plays.path, "-m", cli.mapping, "--state-dir", cli.state,
-                       "--base-url", sim.url, "--rate", "none", "-q")  # fmt: skip
+    code, out, _ = _sync(cli, sim, plays)
     assert code == 0, out
     (created,) = [o for o in ours(sim) if o["externalId"] == "m-4"]
     code, out, _ = cli("retry", ran.results, "--state-dir", cli.state, "--base-url", sim.url, "--rate", "none", "-q")
@@ -150,8 +155,7 @@ def test_a_404_from_the_dated_objects_route_points_at_the_crm_route_not_the_base
     plays = write_plays(tmp_path / "plays.csv", media=4, rows=8, seed=2)
     sim = make_simulator(burst=0)
     _use(cli, sim, "objects")
-    code, out, err = cli("media", "sync", plays.path, "-m", cli.mapping, "--state-dir", cli.state,
-                         "--base-url", sim.url, "--rate", "none", "-q")  # fmt: skip
+    code, out, err = _sync(cli, sim, plays)
     assert code == 3, out + err
     assert "HubSpot answered 404 for /media-bridge/2099-01/objects/" in err
     assert "use the CRM route instead: media.api: crm" in err
@@ -168,8 +172,7 @@ def test_objects_created_but_not_recorded_are_found_by_the_listing_not_created_a
     # What a sync killed right after HubSpot answered leaves: objects the state does not know.
     existing = random.Random(11).sample(sorted(plays.media), 25)
     sim.client.seed_media([{"externalId": e, "mediaType": plays.media[e], "title": e} for e in existing])
-    code, out, _ = cli("media", "sync", plays.path, "-m", cli.mapping, "--state-dir", cli.state,
-                       "--base-url", sim.url, "--rate", "none", "-q")  # fmt: skip
+    code, out, _ = _sync(cli, sim, plays)
     assert code == 0, out
     assert "found in HubSpot 25, created 35" in out
     assert Counter(o["externalId"] for o in ours(sim)) == Counter(dict.fromkeys(plays.media, 1))
@@ -204,8 +207,7 @@ def test_kill_9_during_a_sync_then_a_rerun_leaves_no_duplicate(
     made = len(ours(sim))
     assert 0 < made < len(plays.media)  # killed in the middle
 
-    code, out, _ = cli("media", "sync", plays.path, "-m", cli.mapping, "--state-dir", cli.state,
-                       "--base-url", sim.url, "--rate", "none", "-q")  # fmt: skip
+    code, out, _ = _sync(cli, sim, plays)
     assert code == 0, out
     assert Counter(o["externalId"] for o in ours(sim)) == Counter(dict.fromkeys(plays.media, 1))
     assert sim.client.media()["duplicate_external_ids"] == 0
@@ -259,15 +261,14 @@ def test_update_patches_only_the_media_whose_description_changed(
     text = plays.path.read_text(encoding="utf-8").replace(plays.titles["m-1"], "Renamed m-1")
     plays.path.write_text(text, encoding="utf-8")
     sim.client.reset()
-    base = ("-m", cli.mapping, "--state-dir", cli.state, "--base-url", sim.url, "--rate", "none", "-q")
-    code, out, _ = cli("media", "sync", plays.path, *base)
+    code, out, _ = _sync(cli, sim, plays)
     assert code == 0 and media_requests(sim) == 0  # without --update: nothing asked
-    code, out, _ = cli("media", "sync", plays.path, "--update", *base)
+    code, out, _ = _sync(cli, sim, plays, "--update")
     assert code == 0, out
     assert "updated 1" in out
     assert media_requests(sim) == 1  # one PATCH
     by_ext = {o["externalId"]: o for o in ours(sim)}
     assert by_ext["m-1"]["title"] == "Renamed m-1"
     assert Counter(o["externalId"] for o in ours(sim)) == Counter(dict.fromkeys(plays.media, 1))
-    code, out, _ = cli("media", "sync", plays.path, "--update", *base)
+    code, out, _ = _sync(cli, sim, plays, "--update")
     assert "updated 0" in out and media_requests(sim) == 1  # nothing changed since
