@@ -62,6 +62,7 @@ from importer.hubspot.auth import Credentials, RefreshFailed
 from importer.hubspot.pacing import DailyQuota, RateLimiter
 
 log = logging.getLogger("media_import")
+STOPPED_BEFORE = "the run stopped before this event was sent"  # also the error of the events a stop left
 
 PLAYED_PATH = "/media-bridge/v1/events/media-played"
 PERCENT_PATH = "/media-bridge/v1/events/media-played-percent"
@@ -274,7 +275,7 @@ class Sender:
                 done.cancel()
                 stopper.cancel()
         if self._stopping.is_set():
-            raise Interrupted("the run stopped before this event was sent", hint="run the same command again")
+            raise Interrupted(STOPPED_BEFORE, hint="run the same command again")
 
     async def _pause(self, seconds: float) -> None:
         """Sleep ``seconds`` of the sender's clock, unless the run stops first."""

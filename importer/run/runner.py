@@ -211,7 +211,6 @@ class Runner:
             admission = Admission(opts, lookups)
             if pipeline is not None:
                 await self._before_events(journal, pipeline, sender)
-            if pipeline is not None:
                 self._total_rows = await in_thread(estimate_rows, pipeline.sources)
                 source: Iterator[Admitted] = admission.stream(pipeline)
             else:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from importer.errors import ImporterError, InputError, Interrupted, TerminalError, redact
 from importer.hubspot.events import Event
-from importer.hubspot.sender import Outcome, Sender
+from importer.hubspot.sender import STOPPED_BEFORE, Outcome, Sender
 from importer.run.admission import Admitted
 from importer.run.owner import RunOwner
 from importer.run.progress import NullProgress, Progress
@@ -30,7 +30,6 @@ log = logging.getLogger("media_import")
 # Answers to the user's own Ctrl-C or SIGTERM: shown on stderr with --quiet too (importer.cli.main).
 ALWAYS = {"always": True}
 T = TypeVar("T")
-STOPPED_BEFORE = "the run stopped before this event was sent"
 _REPEAT_S = 0.5  # a second signal sooner than this is the first one again
 IN_FLIGHT = "the run stopped while this event's request was in flight (it may have arrived)"
 
